@@ -115,6 +115,7 @@ class GradeResult(BaseModel):
     student: str
     name: str = ""
     program: int
+    title: str = ""
     course: str
     mode: Mode
     assessment: str = "record"

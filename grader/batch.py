@@ -1,0 +1,118 @@
+"""A whole class: jobs in parallel, each result stored the moment it is finished, progress
+with failures and ETA, then the mark sheets, class summary and marks.csv.
+
+Interrupted (Ctrl-C, a crash, a power cut) and run again, it grades only what is not in
+the gradebook yet; an unchanged submission is never graded twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from grader.course import Rubrics
+from grader.gradebook import Gradebook
+from grader.models import GradeResult, Job, Status
+from grader.pipeline import grade, grade_key
+from grader.reports import write_index, write_marks_csv, write_sheet
+from grader.runners.base import Runner
+
+
+@dataclass
+class BatchOutcome:
+    results: list[GradeResult] = field(default_factory=list)
+    graded: int = 0  # run now
+    reused: int = 0  # found in the gradebook
+    interrupted: bool = False
+    index: Path | None = None
+    csv: Path | None = None
+
+
+class Progress:
+    """What a batch reports while it runs (the CLI draws it; tests count it)."""
+
+    def start(self, total: int, reused: int) -> None: ...
+    def done(self, result: GradeResult) -> None: ...
+    def stop(self) -> None: ...
+
+
+def artifacts_dir(out: Path, key: str) -> Path:
+    return out / ".artifacts" / key
+
+
+def run_batch(jobs: list[Job], rubrics: Rubrics, runner: Runner, out: Path, cache_dir: Path,
+              jobs_in_parallel: int = 2, progress: Progress | None = None,
+              gradebook_path: Path | None = None,
+              on_interrupt: Callable[[], None] | None = None) -> BatchOutcome:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = progress or Progress()
+    outcome = BatchOutcome()
+    keyed = [(job, grade_key(job, rubrics, cache_dir)) for job in jobs]
+    with Gradebook(gradebook_path or out / "gradebook.sqlite") as book:
+        known = book.known_keys([k for _, k in keyed])
+        todo = [(j, k) for j, k in keyed if k not in known]
+        results: dict[str, GradeResult] = {k: book.get(k) for _, k in keyed if k in known}
+        outcome.reused = len(results)
+        progress.start(len(keyed), outcome.reused)
+        for r in results.values():
+            progress.done(r)
+        lock = threading.Lock()
+
+        def work(job: Job, key: str) -> GradeResult:
+            return grade(job, rubrics, runner, cache_dir, artifacts_dir(out, key), key=key)
+
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs_in_parallel))
+        pending: dict[Future, str] = {}
+        try:
+            queue = list(todo)
+            while queue or pending:
+                while queue and len(pending) < jobs_in_parallel:
+                    job, key = queue.pop(0)
+                    pending[pool.submit(work, job, key)] = key
+                finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    key = pending.pop(fut)
+                    result = fut.result()
+                    with lock:
+                        book.put(result)  # committed before anything else happens
+                        results[key] = result
+                        outcome.graded += 1
+                    _write_sheet(result, out)
+                    progress.done(result)
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+            if on_interrupt:
+                on_interrupt()  # stops the sandboxes; their partial results are not stored
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+            progress.stop()
+        ordered = [results[k] for _, k in keyed if k in results]
+        for r in ordered:
+            if r.grade_key in known and not (out / r.student / f"program{r.program}.html").exists():
+                _write_sheet(r, out)
+    outcome.results = ordered
+    outcome.index = write_index(ordered, out, title=f"{rubrics.course.course} — {rubrics.course.title}")
+    outcome.csv = write_marks_csv(ordered, out / "marks.csv")
+    return outcome
+
+
+def _write_sheet(result: GradeResult, out: Path) -> Path:
+    arts = artifacts_dir(out, result.grade_key)
+    return write_sheet(result, out, artifacts_dir=arts if arts.is_dir() else None)
+
+
+def summary(outcome: BatchOutcome) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in outcome.results:
+        counts[r.status.value] = counts.get(r.status.value, 0) + 1
+    return counts
+
+
+def failed(result: GradeResult) -> bool:
+    return result.status != Status.ok

@@ -1,0 +1,182 @@
+"""`grader`: a thin command line over the importable pipeline."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from grader import batch as batch_mod
+from grader.cli_data import app as data_app
+from grader.course import RubricError, load_rubrics
+from grader.data import default_cache_dir
+from grader.models import GradeResult, Status
+from grader.pipeline import grade, to_json
+from grader.reports import write_sheet
+from grader.runners.local import LocalRunner
+from grader.submissions import SubmissionError, class_jobs, programs_in, single_job
+
+app = typer.Typer(help="Grades deep-learning lab programs: runs each submission unchanged in a sandbox, "
+                       "checks it against the program's reference harness and turns the results into "
+                       "the course manual's marks.", no_args_is_help=True, add_completion=False)
+app.add_typer(data_app, name="data")
+rubric_app = typer.Typer(help="Course and rubric files.", no_args_is_help=True)
+app.add_typer(rubric_app, name="rubric")
+out = Console()
+err = Console(stderr=True)
+
+CourseOpt = typer.Option("20CSEL76", "--course", help="Course code: the folder under rubrics/ with course.yaml and programN.yaml.")
+RubricsOpt = typer.Option(None, "--rubrics", help="Use rubric files from this folder instead of rubrics/<course>/.")
+CacheOpt = typer.Option(None, "--cache", help="Dataset cache (staged real data, stand-ins); default $GRADER_CACHE or ~/.cache/grader.")
+FullOpt = typer.Option(False, "--full", help="Run the program as written (all epochs, all data) instead of the quick preview.")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _rubrics(course: str, folder: Optional[Path]):
+    try:
+        return load_rubrics(course, folder)
+    except RubricError as e:
+        _fail(str(e))
+
+
+MARK = {True: "[green]✓[/green]", False: "[red]✗[/red]"}
+
+
+def _print_result(result: GradeResult, sheet: Path) -> None:
+    status_colour = "green" if result.status == Status.ok else "red"
+    out.print(f"\n[bold]Program {result.program}[/bold]: {result.title}  "
+              f"[{status_colour}]{result.status.value}[/{status_colour}]"
+              + (f" — {result.status_message}" if result.status_message else ""))
+    if result.quick_limits:
+        q = result.quick_limits
+        out.print(f"[dim]Quick preview: at most {q['epochs']} epoch(s), {q['train_images']} training and "
+                  f"{q['test_images']} test images, {q['timeout_s']:.0f} s. Use --full for the program as written.[/dim]")
+    if result.dataset:
+        out.print(f"[dim]Data: {result.dataset}[/dim]")
+    out.print()
+    for c in result.checks:
+        out.print(f" {MARK[c.passed]} [bold]{_esc(c.title or c.id)}[/bold]: {_esc(c.message)}", highlight=False)
+        if not c.passed and c.hint:
+            out.print(f"     [yellow]hint:[/yellow] {_esc(c.hint)}", highlight=False)
+    for f in result.flags:
+        out.print(f" [magenta]⚑ for review:[/magenta] {_esc(f)}", highlight=False)
+    out.print()
+    for a in result.attributes:
+        mark = "pending (entered by faculty)" if a.mark is None else f"{a.mark:g} / {a.max:g}  ({a.band})"
+        cap = f"  [dim]capped by {a.capped_by}[/dim]" if a.capped_by else ""
+        out.print(f" [bold]{a.attribute.capitalize():<10}[/bold] {mark}{cap}")
+    out.print(f"\nReport: {sheet}")
+
+
+def _esc(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
+@app.command()
+def check(
+    path: Path = typer.Argument(..., help="The program: a .py script, a .ipynb notebook, or a folder holding it."),
+    program: Optional[int] = typer.Option(None, "--program", "-p", help="Program number, when the file name does not say it (program3.py says 3)."),
+    full: bool = FullOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the machine-readable result object instead of the summary."),
+    report_dir: Path = typer.Option(Path("grader-report"), "--out", help="Where to write the HTML report."),
+    course: str = CourseOpt, rubrics_dir: Optional[Path] = RubricsOpt, cache: Optional[Path] = CacheOpt,
+) -> None:
+    """Self-check one program before submitting: runs it in the local sandbox and previews its marks.
+
+    Example: grader check program3.py
+    """
+    rubrics = _rubrics(course, rubrics_dir)
+    try:
+        job = single_job(path, program, course, "full" if full else "quick")
+        rubrics.program(job.program)
+    except (SubmissionError, RubricError) as e:
+        _fail(str(e))
+    cache_dir = cache or default_cache_dir()
+    if not as_json:
+        err.print(f"Grading {path} as program {job.program} ({'full run' if full else 'quick preview'})…")
+    artifacts = report_dir / ".artifacts"
+    result = grade(job, rubrics, LocalRunner(), cache_dir, artifacts)
+    sheet = write_sheet(result, report_dir, artifacts_dir=artifacts if artifacts.is_dir() else None)
+    if as_json:
+        sys.stdout.write(to_json(result) + "\n")
+    else:
+        _print_result(result, sheet)
+
+
+class RichProgress(batch_mod.Progress):
+    def __init__(self) -> None:
+        self.failures = 0
+        self.bar = Progress(TextColumn("[bold]grading[/bold]"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
+                            TextColumn("ETA"), TimeRemainingColumn(), console=err)
+
+    def start(self, total: int, reused: int) -> None:
+        self.bar.start()
+        self.task = self.bar.add_task("grading", total=total, failed=0)
+        if reused:
+            err.print(f"{reused} result(s) already in the gradebook: not graded again")
+
+    def done(self, result: GradeResult) -> None:
+        if result.status != Status.ok:
+            self.failures += 1
+        self.bar.update(self.task, advance=1, failed=self.failures)
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+@app.command("batch")
+def batch_cmd(
+    folder: Path = typer.Argument(Path("submissions"), help="Class folder: one subfolder per student named by USN, optional roster.csv (usn,name)."),
+    program: Optional[list[int]] = typer.Option(None, "--program", "-p", help="Program(s) to grade; repeat for several. Default: every program found."),
+    jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Submissions graded in parallel."),
+    out_dir: Path = typer.Option(Path("reports"), "--out", help="Where mark sheets, index.html, marks.csv and the gradebook go."),
+    full: bool = FullOpt,
+    course: str = CourseOpt, rubrics_dir: Optional[Path] = RubricsOpt, cache: Optional[Path] = CacheOpt,
+) -> None:
+    """Grade a whole class in the local sandbox; resumes where an interrupted run stopped.
+
+    Example: grader batch submissions/ --program 4 --jobs 2
+    """
+    rubrics = _rubrics(course, rubrics_dir)
+    try:
+        programs = program or [p for p in programs_in(folder) if p in rubrics.programs]
+        for p in programs:
+            rubrics.program(p)
+        job_list = class_jobs(folder, programs, course, "full" if full else "quick")
+    except (SubmissionError, RubricError) as e:
+        _fail(str(e))
+    if not job_list:
+        _fail(f"{folder}: nothing to grade for program(s) {programs}")
+    runner = LocalRunner()
+    try:
+        outcome = batch_mod.run_batch(job_list, rubrics, runner, out_dir, cache or default_cache_dir(),
+                                      jobs_in_parallel=jobs, progress=RichProgress(), on_interrupt=runner.stop)
+    except KeyboardInterrupt:
+        err.print("\n[yellow]Interrupted.[/yellow] Finished results are in the gradebook; run the same "
+                  "command again to grade the rest.")
+        raise typer.Exit(130)
+    counts = batch_mod.summary(outcome)
+    out.print(f"Graded {outcome.graded}, reused {outcome.reused}: "
+              + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    out.print(f"Class summary: {outcome.index}\nMarks: {outcome.csv}")
+
+
+@rubric_app.command("validate")
+def rubric_validate(course: str = CourseOpt, rubrics_dir: Optional[Path] = RubricsOpt) -> None:
+    """Load and validate the course file and every program rubric; name what is wrong."""
+    rubrics = _rubrics(course, rubrics_dir)
+    out.print(f"{rubrics.folder}: course {rubrics.course.course} and programs "
+              f"{', '.join(map(str, sorted(rubrics.programs)))} are valid")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,285 @@
+"""Course and rubric files: pydantic models, loading, and errors that name file and field.
+
+`course.yaml` holds the marks scheme of the manual; `programN.yaml` holds, per program,
+which checks feed which attribute, their weights and gates, thresholds and limits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from grader.paths import RUBRICS_DIR
+
+
+class RubricError(Exception):
+    """A rubric or course file is missing or malformed; the message names file and field."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- course.yaml
+
+
+class AttributeSpec(Strict):
+    max: float = Field(gt=0)
+    bands: dict[str, tuple[float, float]] = Field(default_factory=dict)  # name -> [lo, hi]
+    manual: bool = False
+
+    @model_validator(mode="after")
+    def _bands_fit(self) -> "AttributeSpec":
+        for name, (lo, hi) in self.bands.items():
+            if not 0 <= lo <= hi <= self.max:
+                raise ValueError(f"band {name} [{lo}, {hi}] must lie within 0..{self.max}")
+        return self
+
+    def band_of(self, mark: float) -> str | None:
+        for name, (lo, hi) in self.bands.items():
+            if lo <= mark <= hi:
+                return name
+        return None
+
+    def band_ceiling_below(self, band: str) -> float:
+        """The highest mark of the bands ranked below `band` (bands listed best first)."""
+        names = list(self.bands)
+        lower = names[names.index(band) + 1:]
+        return max((self.bands[n][1] for n in lower), default=0.0)
+
+
+class Rounding(Strict):
+    mode: Literal["half_up", "half_even"] = "half_up"
+    decimals: int = Field(default=0, ge=0, le=2)
+
+    def apply(self, value: float) -> float:
+        quantum = Decimal(1).scaleb(-self.decimals)
+        how = ROUND_HALF_UP if self.mode == "half_up" else ROUND_HALF_EVEN
+        return float(Decimal(str(value)).quantize(quantum, rounding=how))
+
+
+class PassRule(Strict):
+    cie_min_fraction: float = Field(ge=0, le=1)
+    see_min_fraction: float = Field(ge=0, le=1)
+
+
+class AssessmentSpec(Strict):
+    table: str
+    alternative: str | None = None
+
+
+class CiePart(Strict):
+    from_: str = Field(alias="from")
+    reduce_to: float
+
+
+class CieComponent(Strict):
+    name: str
+    key: str
+    max: float
+    from_: str | None = Field(default=None, alias="from")
+    aggregate: Literal["average", "sum"] | None = None
+    parts: list[CiePart] = Field(default_factory=list)
+
+
+class Cie(Strict):
+    max: float
+    components: list[CieComponent]
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> "Cie":
+        total = sum(c.max for c in self.components)
+        if total != self.max:
+            raise ValueError(f"components add up to {total}, not max {self.max}")
+        return self
+
+
+class SeePart(Strict):
+    name: str
+    from_: str = Field(alias="from")
+    max: float
+
+
+class See(Strict):
+    max: float
+    raw_max: float
+    parts: list[SeePart]
+    scale_to: float
+    change_of_experiment_zeroes: str
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> "See":
+        total = sum(p.max for p in self.parts)
+        if total != self.raw_max:
+            raise ValueError(f"parts add up to {total}, not raw_max {self.raw_max}")
+        return self
+
+
+class Course(Strict):
+    course: str
+    title: str
+    keras_flavour: Literal["keras3", "legacy"] = "keras3"
+    rounding: Rounding = Rounding()
+    pass_rule: PassRule
+    rubric_tables: dict[str, dict[str, AttributeSpec]]
+    assessments: dict[str, AssessmentSpec]
+    cie: Cie
+    see: See
+
+    @model_validator(mode="after")
+    def _tables_exist(self) -> "Course":
+        for name, a in self.assessments.items():
+            for table in filter(None, [a.table, a.alternative]):
+                if table not in self.rubric_tables:
+                    raise ValueError(f"assessment {name!r} names unknown table {table!r}")
+        return self
+
+    def table(self, assessment: str, alternative: bool = False) -> dict[str, AttributeSpec]:
+        spec = self.assessments[assessment]
+        name = spec.alternative if alternative and spec.alternative else spec.table
+        return self.rubric_tables[name]
+
+
+# ---------------------------------------------------------------- programN.yaml
+
+
+class Limits(Strict):
+    class Quick(Strict):
+        epochs: int = Field(ge=1)
+        train: int = Field(ge=10)
+        test: int = Field(ge=10)
+        timeout_s: float = Field(gt=0)
+
+    class Full(Strict):
+        timeout_s: float = Field(gt=0)
+
+    quick: Quick
+    full: Full
+    memory_mb: int = Field(ge=256)
+    output_kb: int = Field(ge=1)
+
+
+class Thresholds(Strict):
+    class ByMode(Strict):
+        full: float = Field(ge=0, le=1)
+        quick: float = Field(ge=0, le=1)
+
+    real: ByMode
+    standin: ByMode
+
+
+class CheckSpec(Strict):
+    id: str
+    attribute: str
+    weight: float = Field(ge=0)
+    gate: str | None = None  # band the attribute cannot reach when this check fails
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProgramRubric(Strict):
+    program: int = Field(ge=1)
+    title: str
+    framework: Literal["keras", "torch", "sklearn", "any"]
+    dataset: str
+    classes: int = Field(ge=2)
+    required_steps: list[str]
+    limits: Limits
+    stdin: list[str] = Field(default_factory=list)
+    thresholds: Thresholds
+    checks: list[CheckSpec] = Field(min_length=1)
+
+    def threshold(self, source: str, mode: str) -> float:
+        by_mode = self.thresholds.real if source == "real" else self.thresholds.standin
+        return getattr(by_mode, mode)
+
+
+# ---------------------------------------------------------------- loading
+
+
+class Rubrics(BaseModel):
+    """One course's course file and program rubrics, with a content hash for the gradebook."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    folder: Path
+    course: Course
+    programs: dict[int, ProgramRubric]
+    digests: dict[str, str]  # file name -> sha256 of its bytes
+
+    def program(self, number: int) -> ProgramRubric:
+        if number not in self.programs:
+            known = ", ".join(map(str, sorted(self.programs))) or "none"
+            raise RubricError(f"{self.folder}: no rubric for program {number} (have: {known})")
+        return self.programs[number]
+
+    def version(self, program: int) -> str:
+        """Changes whenever the course file or this program's rubric changes."""
+        h = hashlib.sha256(self.digests["course.yaml"].encode())
+        h.update(self.digests[f"program{program}.yaml"].encode())
+        return h.hexdigest()[:16]
+
+    @cached_property
+    def known_check_ids(self) -> set[str]:
+        return {c.id for p in self.programs.values() for c in p.checks}
+
+
+def _read_yaml(path: Path) -> tuple[Any, str]:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise RubricError(f"{path}: cannot read ({e.strerror})") from e
+    try:
+        return yaml.safe_load(raw), hashlib.sha256(raw).hexdigest()
+    except yaml.YAMLError as e:
+        raise RubricError(f"{path}: not valid YAML: {e}") from e
+
+
+def _validate(model: type[BaseModel], data: Any, path: Path) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            lines.append(f"  field {field}: {err['msg']}")
+        raise RubricError(f"{path}: invalid {model.__name__}:\n" + "\n".join(lines)) from e
+
+
+def load_rubrics(course: str = "20CSEL76", folder: Path | None = None) -> Rubrics:
+    folder = Path(folder) if folder else RUBRICS_DIR / course
+    if not folder.is_dir():
+        raise RubricError(f"{folder}: no such rubric folder for course {course}")
+    data, digest = _read_yaml(folder / "course.yaml")
+    course_model = _validate(Course, data, folder / "course.yaml")
+    digests = {"course.yaml": digest}
+    programs: dict[int, ProgramRubric] = {}
+    for path in sorted(folder.glob("program*.yaml")):
+        data, digest = _read_yaml(path)
+        rubric = _validate(ProgramRubric, data, path)
+        _check_attributes(rubric, course_model, path)
+        programs[rubric.program] = rubric
+        digests[path.name] = digest
+    return Rubrics(folder=folder, course=course_model, programs=programs, digests=digests)
+
+
+def _check_attributes(rubric: ProgramRubric, course: Course, path: Path) -> None:
+    """Each check must feed an attribute the record table grades automatically."""
+    from grader.harness.registry import CHECKS  # the check library, to catch typos in ids
+
+    table = course.table("record")
+    for i, check in enumerate(rubric.checks):
+        spec = table.get(check.attribute)
+        if spec is None or spec.manual:
+            raise RubricError(f"{path}: field checks.{i}.attribute: {check.attribute!r} is not an "
+                              f"automatic attribute (have: {', '.join(k for k, v in table.items() if not v.manual)})")
+        if check.gate and check.gate not in spec.bands:
+            raise RubricError(f"{path}: field checks.{i}.gate: unknown band {check.gate!r} "
+                              f"(have: {', '.join(spec.bands)})")
+        if check.id not in CHECKS:
+            raise RubricError(f"{path}: field checks.{i}.id: no check named {check.id!r}")

@@ -1,0 +1,351 @@
+"""The checks. Each reads the static report and the probe's trace and says what it found
+in words a student understands, with a hint when it fails. Rubrics pick and weigh them."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from grader.harness.registry import Context, Outcome, check
+from grader.static import STEP_NAMES
+
+# Keras' default learning rates: a different value is a tuned rate.
+DEFAULT_LR = {"Adam": 0.001, "AdamW": 0.001, "RMSprop": 0.001, "SGD": 0.01, "Adagrad": 0.001,
+              "Adadelta": 0.001, "Adamax": 0.001, "Nadam": 0.001, "Ftrl": 0.001}
+SCHEDULE_CALLBACKS = {"ReduceLROnPlateau", "LearningRateScheduler"}
+PROGRESS_LINE = re.compile(r"step|━|=====|Epoch \d|val_|ETA", re.I)
+PRINTED_ACC = re.compile(r"\bacc(?:uracy)?\b[^0-9\n]{0,25}?(\d+(?:\.\d+)?)\s*(%?)", re.I)
+
+
+def not_run(ctx: Context) -> Outcome | None:
+    """The common answer when the program did not get far enough to judge."""
+    if ctx.run is None:
+        return Outcome(False, "not run: the submission was rejected", hint="")
+    if not ctx.fits and not ctx.models:
+        return Outcome(False, f"could not be judged: the program stopped before building a model "
+                              f"({ctx.run.status.value}: {ctx.run.message})",
+                       hint="make the program run to the end first")
+    return None
+
+
+def finite(values: list) -> list[float]:
+    return [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+
+
+# ---------------------------------------------------------------- writeup (static)
+
+
+@check("static.parses", "The program parses")
+def parses(ctx: Context, params: dict) -> Outcome:
+    if ctx.static.parses:
+        return Outcome(True, f"parses ({ctx.static.source_lines} lines)")
+    e = ctx.static.syntax_error
+    where = f"{e.file}, line {e.line}" if e.line else e.file
+    text = f": `{e.text.strip()}`" if e.text.strip() else ""
+    return Outcome(False, f"syntax error in {where}: {e.message}{text}",
+                   hint=f"fix line {e.line} and run the file once before submitting" if e.line else
+                   "save the notebook again from Jupyter or Colab",
+                   evidence=e.model_dump())
+
+
+@check("static.steps", "The program has the required steps")
+def steps(ctx: Context, params: dict) -> Outcome:
+    present = ctx.static.steps
+    if not present:
+        return Outcome(False, "could not look for the steps: the program does not parse", score=0.0)
+    missing = [STEP_NAMES.get(s, s) for s, ok in present.items() if not ok]
+    score = sum(present.values()) / len(present)
+    if not missing:
+        return Outcome(True, "all steps present: " + ", ".join(STEP_NAMES.get(s, s) for s in present),
+                       evidence=present)
+    return Outcome(False, "missing: " + ", ".join(missing), score=score,
+                   hint="the manual's program does each of: " + ", ".join(STEP_NAMES.get(s, s) for s in present),
+                   evidence=present)
+
+
+@check("static.current_api", "Uses current Keras APIs")
+def current_api(ctx: Context, params: dict) -> Outcome:
+    found = ctx.static.removed_apis
+    if not found:
+        return Outcome(True, "no API that Keras 3 removed")
+    names = "; ".join(f"{f['api']} (line {f['line']})" for f in found)
+    return Outcome(False, f"uses APIs that Keras 3 removed or changed: {names}",
+                   hint=" ".join(f"Instead of {f['api']}: {f['replacement']}." for f in found),
+                   evidence={"apis": found})
+
+
+# ---------------------------------------------------------------- execution (run)
+
+
+@check("run.completes", "The program runs to the end")
+def completes(ctx: Context, params: dict) -> Outcome:
+    if ctx.run is None:
+        return Outcome(False, "not run: the submission was rejected")
+    if ctx.ran_ok:
+        return Outcome(True, f"ran to the end in {ctx.run.wall_s:.0f} s")
+    hints = {"timeout": "look for a loop that never ends, or lower the work done",
+             "oom": "look for data copied again and again, or a much too large model or batch",
+             "error": "run it yourself and fix the error shown"}
+    exc = ctx.trace.get("exception") or {}
+    return Outcome(False, f"{ctx.run.status.value}: {ctx.run.message}",
+                   hint=hints.get(ctx.run.status.value, ""),
+                   evidence={k: exc.get(k) for k in ("type", "line", "code", "phase") if exc.get(k)})
+
+
+@check("framework.keras", "Uses TensorFlow / Keras")
+def uses_keras(ctx: Context, params: dict) -> Outcome:
+    frameworks = ctx.trace.get("frameworks", {})
+    if ctx.models:
+        return Outcome(True, f"Keras models built ({len(ctx.models)})", evidence=frameworks)
+    if {"tensorflow", "keras"} & set(ctx.static.imports):
+        return Outcome(False, "imports TensorFlow/Keras but no Keras model was built",
+                       hint="build the model with keras.Sequential or the functional API")
+    return Outcome(False, "does not use TensorFlow/Keras (imports: " + (", ".join(ctx.static.imports) or "none") + ")",
+                   hint="this program must be written with TensorFlow and Keras")
+
+
+@check("model.trained", "The model is trained")
+def trained(ctx: Context, params: dict) -> Outcome:
+    done = [f for f in ctx.fits if f.get("epochs_run", 0) > 0]
+    if done:
+        f = done[-1]
+        capped = f" (capped from {f['epochs_requested']} in quick mode)" if f.get("epochs_capped_to") else ""
+        return Outcome(True, f"trained for {f['epochs_run']} epoch(s){capped}",
+                       evidence={k: f.get(k) for k in ("epochs_requested", "epochs_run", "batch_size", "validation")})
+    if ctx.fits:
+        return Outcome(False, "model.fit was called but no epoch finished", hint="see the error above")
+    if ctx.models:
+        m = ctx.models[-1]
+        return Outcome(False, f"the model ({m.get('class', 'model')}) was built but never trained: "
+                              "no model.fit call ran",
+                       hint="call model.fit(x_train, y_train, epochs=…) before evaluating")
+    return not_run(ctx) or Outcome(False, "no model was trained")
+
+
+def layer_types(model: dict[str, Any]) -> list[str]:
+    return [layer.get("type", "") for layer in model.get("layers", [])]
+
+
+@check("model.structure", "The model has the required structure")
+def structure(ctx: Context, params: dict) -> Outcome:
+    model = ctx.main_model
+    if model is None:
+        return not_run(ctx) or Outcome(False, "no model to inspect")
+    types = layer_types(model)
+    problems, found = [], {}
+    for req in params.get("require", []):
+        hits = [t for t in types if t in req["any_of"]]
+        found[req["name"]] = hits
+        if not hits:
+            problems.append(f"no {req['name']} layer (one of {', '.join(req['any_of'])})")
+    want = params.get("output")
+    dense = [l for l in model.get("layers", []) if l.get("type") == "Dense"]
+    if want:
+        last = dense[-1] if dense else {}
+        units, act = last.get("config", {}).get("units"), last.get("config", {}).get("activation")
+        found["output"] = {"units": units, "activation": act}
+        if units != want["units"] or act != want["activation"]:
+            problems.append(f"the output layer should be Dense({want['units']}, activation='{want['activation']}'),"
+                            f" found {'Dense(%s, %s)' % (units, act) if last else 'no Dense layer'}")
+    total = len(params.get("require", [])) + (1 if want else 0)
+    score = (total - len(problems)) / total if total else 1.0
+    evidence = {"layers": " → ".join(types), "params": model.get("params"), **found}
+    if problems:
+        return Outcome(False, "; ".join(problems), score=score, evidence=evidence,
+                       hint="a CNN for CIFAR-10 needs convolution and pooling layers and a 10-way softmax output")
+    return Outcome(True, f"{len(types)} layers: " + " → ".join(types), evidence=evidence)
+
+
+def techniques(ctx: Context, model: dict[str, Any]) -> dict[str, str]:
+    """Improvements over the plain Program 3 CNN, each with what shows it."""
+    found: dict[str, str] = {}
+    types = layer_types(model)
+    aug = [l["type"] for l in model.get("layers", []) if l.get("augmentation")]
+    fit_aug = [f["inputs"].get("augmentation_from") for f in ctx.fits if f.get("inputs", {}).get("augmentation_from")]
+    if aug or fit_aug:
+        found["data augmentation"] = ", ".join(aug + fit_aug)
+    for layer, name in (("BatchNormalization", "batch normalisation"), ("Dropout", "dropout")):
+        if layer in types:
+            found[name] = f"{types.count(layer)} {layer} layer(s)"
+    if any(l.get("config", {}).get("kernel_regularizer") for l in model.get("layers", [])):
+        found["weight regularisation"] = "kernel_regularizer"
+    opt = model.get("optimizer") or {}
+    lr = opt.get("learning_rate")
+    if isinstance(lr, dict):
+        found["learning-rate schedule"] = lr.get("schedule", "schedule")
+    elif isinstance(lr, (int, float)) and opt.get("class") in DEFAULT_LR and not math.isclose(lr, DEFAULT_LR[opt["class"]], rel_tol=1e-3):
+        found["tuned learning rate"] = f"{opt['class']} learning_rate={lr:g} (default {DEFAULT_LR[opt['class']]:g})"
+    callbacks = {c for f in ctx.fits for c in f.get("callbacks", [])}
+    if callbacks & SCHEDULE_CALLBACKS:
+        found["learning-rate schedule"] = ", ".join(sorted(callbacks & SCHEDULE_CALLBACKS))
+    if "EarlyStopping" in callbacks:
+        found["early stopping"] = "EarlyStopping callback"
+    convs = sum(t.startswith("Conv") for t in types)
+    if convs >= 2:
+        found["deeper network"] = f"{convs} convolution layers"
+    return found
+
+
+@check("model.improvement", "Improves on the Program 3 model")
+def improvement(ctx: Context, params: dict) -> Outcome:
+    model = ctx.main_model
+    if model is None:
+        return not_run(ctx) or Outcome(False, "no model to inspect")
+    found = techniques(ctx, model)
+    ignored_lr = [a for a in ctx.static.removed_apis if a["api"].startswith("optimizer argument lr")]
+    note = (" Note: lr= is not a learning rate in this Keras: the optimizer trained with "
+            f"{(model.get('optimizer') or {}).get('learning_rate')}." if ignored_lr and ctx.fits else "")
+    need = params.get("min_techniques", 1)
+    if len(found) >= need:
+        return Outcome(True, "improvements: " + "; ".join(f"{k} ({v})" for k, v in found.items()) + note,
+                       evidence=found)
+    return Outcome(False, "no improvement over the Program 3 CNN was found" + note, score=len(found) / need,
+                   hint="add data augmentation, batch normalisation, dropout, a tuned learning rate or a "
+                        "learning-rate schedule, and say in a comment which one you chose",
+                   evidence=found)
+
+
+@check("model.loss_matches_output", "The loss fits the output layer")
+def loss_matches(ctx: Context, params: dict) -> Outcome:
+    model = ctx.main_model
+    if model is None or not model.get("loss"):
+        return not_run(ctx) or Outcome(False, "the model was never compiled with a loss")
+    loss = str(model["loss"]).lower()
+    dense = [l for l in model.get("layers", []) if l.get("type") == "Dense"]
+    units = dense[-1].get("config", {}).get("units") if dense else None
+    act = dense[-1].get("config", {}).get("activation") if dense else None
+    if "binary" in loss and units and units > 1:
+        return Outcome(False, f"loss '{model['loss']}' is for two classes, but the output is a "
+                              f"{units}-way {act}: the model learns the wrong objective and 'accuracy' "
+                              "then reports binary accuracy",
+                       hint="use loss='sparse_categorical_crossentropy' with integer labels "
+                            "(or 'categorical_crossentropy' with one-hot labels)",
+                       evidence={"loss": model["loss"], "output_units": units, "activation": act})
+    return Outcome(True, f"loss '{model['loss']}' fits a {units}-unit {act} output",
+                   evidence={"loss": model["loss"], "output_units": units})
+
+
+@check("training.loss_falls", "The training loss falls")
+def loss_falls(ctx: Context, params: dict) -> Outcome:
+    losses = finite(ctx.history.get("loss", []))
+    if len(losses) < 2:
+        if not ctx.fits:
+            return not_run(ctx) or Outcome(False, "no training to judge")
+        return Outcome(True, "only one epoch was run: the trend cannot be judged", evidence={"loss": losses})
+    if losses[-1] < losses[0] * 0.98:
+        return Outcome(True, f"loss fell from {losses[0]:.3f} to {losses[-1]:.3f}", evidence={"loss": losses})
+    return Outcome(False, f"loss did not fall ({losses[0]:.3f} → {losses[-1]:.3f})",
+                   hint="check the learning rate and that inputs are scaled (e.g. /255)",
+                   evidence={"loss": losses})
+
+
+@check("training.learns", "Accuracy is above chance")
+def learns(ctx: Context, params: dict) -> Outcome:
+    acc = ctx.measured_accuracy
+    source = "measured test accuracy"
+    if acc is None:
+        hist = finite(ctx.history.get("accuracy", []) or ctx.history.get("acc", []))
+        acc, source = (hist[-1], "training accuracy") if hist else (None, "")
+    if acc is None:
+        return not_run(ctx) or Outcome(False, "no accuracy could be measured", evidence=ctx.measurement or {})
+    margin = params.get("margin", 0.05)
+    losses = finite(ctx.history.get("loss", []))
+    falling = len(losses) >= 2 and losses[-1] < losses[0] * 0.95
+    evidence = {source: round(acc, 4), "chance": round(ctx.chance, 4), "loss": losses}
+    if acc > ctx.chance + margin:
+        return Outcome(True, f"{source} {acc:.1%} is well above chance ({ctx.chance:.0%})", evidence=evidence)
+    if falling:
+        return Outcome(False, f"the loss falls ({losses[0]:.3f} → {losses[-1]:.3f}) while {source} stays at "
+                              f"chance ({acc:.1%}): the loss, the labels and the accuracy metric do not match "
+                              "(e.g. a binary loss on 10 classes, one-hot labels with a sparse metric, or "
+                              "labels shuffled apart from their images)",
+                       hint="check that the loss matches the label format and the output layer, and that "
+                            "labels stay paired with their images",
+                       evidence=evidence, score=0.0)
+    return Outcome(False, f"{source} {acc:.1%} is at chance ({ctx.chance:.0%}): the model learned nothing",
+                   hint="check the learning rate, input scaling and labels", evidence=evidence, score=0.0)
+
+
+@check("training.finite", "No NaN or infinite loss")
+def no_nan(ctx: Context, params: dict) -> Outcome:
+    losses = ctx.history.get("loss", [])
+    if not losses:
+        return not_run(ctx) or Outcome(False, "no training history to check")
+    bad = [i + 1 for i, v in enumerate(losses) if not (isinstance(v, (int, float)) and math.isfinite(v))]
+    if bad:
+        return Outcome(False, f"the loss became NaN or infinite at epoch {bad[0]}",
+                       hint="lower the learning rate; check inputs for NaN and scale them",
+                       evidence={"loss": losses})
+    return Outcome(True, "all losses finite")
+
+
+@check("training.generalisation_gap", "Train and validation accuracy stay close")
+def gap(ctx: Context, params: dict) -> Outcome:
+    hist = ctx.history
+    train = finite(hist.get("accuracy", []) or hist.get("acc", []))
+    val = finite(hist.get("val_accuracy", []) or hist.get("val_acc", []))
+    if not train or not val:
+        return Outcome(True, "no validation accuracy recorded: the gap cannot be judged",
+                       evidence={"validation": bool(val)})
+    g = train[-1] - val[-1]
+    evidence = {"train_accuracy": round(train[-1], 4), "val_accuracy": round(val[-1], 4), "gap": round(g, 4)}
+    if g > params.get("max_gap", 0.15):
+        return Outcome(False, f"training accuracy {train[-1]:.1%} is far above validation accuracy "
+                              f"{val[-1]:.1%}: the model overfits",
+                       hint="add dropout, augmentation or regularisation, or stop earlier", evidence=evidence)
+    return Outcome(True, f"gap between training and validation accuracy is {g:+.1%}", evidence=evidence)
+
+
+@check("accuracy.threshold", "Measured test accuracy reaches the bar")
+def threshold(ctx: Context, params: dict) -> Outcome:
+    acc = ctx.measured_accuracy
+    if acc is None:
+        detail = (ctx.measurement or {}).get("error", "")
+        return not_run(ctx) or Outcome(False, "the test accuracy could not be measured" + (f": {detail}" if detail else ""),
+                                       evidence=ctx.measurement or {})
+    bar = ctx.rubric.threshold(ctx.data_source, ctx.job.mode)
+    score = max(0.0, min(1.0, (acc - ctx.chance) / (bar - ctx.chance))) if bar > ctx.chance else float(acc >= bar)
+    m = ctx.measurement
+    evidence = {"measured": acc, "threshold": bar, "data": ctx.data_source, "mode": ctx.job.mode,
+                "test_images": m.get("n"), "how": m.get("method")}
+    if not m.get("trained", True):
+        return Outcome(False, f"measured {acc:.1%} on an untrained model", score=0.0, evidence=evidence,
+                       hint="train the model before evaluating it")
+    if acc >= bar:
+        return Outcome(True, f"measured test accuracy {acc:.1%} ≥ {bar:.0%} on {m.get('n')} test images",
+                       evidence=evidence)
+    return Outcome(False, f"measured test accuracy {acc:.1%} is below the bar of {bar:.0%}", score=score,
+                   hint="train longer, improve the model, or check the preprocessing", evidence=evidence)
+
+
+def printed_accuracy(stdout: str) -> tuple[float, str] | None:
+    """The last accuracy the program printed itself (not Keras' progress lines)."""
+    last = None
+    for line in stdout.splitlines():
+        if PROGRESS_LINE.search(line):
+            continue
+        for m in PRINTED_ACC.finditer(line):
+            value = float(m.group(1))
+            if m.group(2) == "%" or value > 1:
+                value /= 100
+            if 0 <= value <= 1:
+                last = (value, line.strip()[:120])
+    return last
+
+
+@check("accuracy.printed_matches", "The printed accuracy is what the model achieves")
+def printed_matches(ctx: Context, params: dict) -> Outcome:
+    acc = ctx.measured_accuracy
+    printed = printed_accuracy(ctx.run.stdout if ctx.run else "")
+    if printed is None:
+        return Outcome(True, "the program prints no accuracy of its own")
+    value, line = printed
+    if acc is None:
+        return Outcome(True, f"prints {value:.2%}; nothing was measured to compare with", evidence={"line": line})
+    evidence = {"printed": value, "measured": acc, "line": line}
+    if abs(value - acc) > params.get("tolerance", 0.02):
+        return Outcome(False, f"prints accuracy {value:.2%} (\"{line}\") but the model measures {acc:.2%}",
+                       hint="print the value model.evaluate returns, not a number written by hand",
+                       evidence=evidence, flag=f"printed accuracy {value:.2f} differs from measured {acc:.2f}")
+    return Outcome(True, f"prints {value:.2%}, measured {acc:.2%}", evidence=evidence)

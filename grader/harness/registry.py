@@ -1,0 +1,106 @@
+"""The library of checks a rubric can name, and the context each check reads."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Callable
+
+from grader.course import ProgramRubric
+from grader.models import Job, RunRecord, StaticReport, Status
+from grader.paths import PACKAGE_DIR
+
+
+@dataclass
+class Outcome:
+    passed: bool
+    message: str
+    score: float | None = None  # defaults to 1.0 / 0.0 from passed
+    hint: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    flag: str | None = None
+
+
+@dataclass
+class Context:
+    job: Job
+    rubric: ProgramRubric
+    static: StaticReport
+    run: RunRecord | None
+
+    @cached_property
+    def trace(self) -> dict[str, Any]:
+        return (self.run.trace if self.run and self.run.trace else {}) or {}
+
+    @property
+    def ran_ok(self) -> bool:
+        return bool(self.run and self.run.status == Status.ok)
+
+    @property
+    def fits(self) -> list[dict[str, Any]]:
+        return self.trace.get("fits", [])
+
+    @property
+    def models(self) -> list[dict[str, Any]]:
+        return self.trace.get("models", [])
+
+    @cached_property
+    def measurement(self) -> dict[str, Any] | None:
+        ms = [m for m in self.trace.get("measurements", []) if m]
+        return ms[-1] if ms else None
+
+    @property
+    def measured_accuracy(self) -> float | None:
+        m = self.measurement
+        return m.get("accuracy") if m else None
+
+    @cached_property
+    def main_model(self) -> dict[str, Any] | None:
+        """The model the harness judges: the measured one, else the last fitted, else the last."""
+        index = (self.measurement or {}).get("model")
+        if index is None and self.fits:
+            index = self.fits[-1]["model"]
+        if index is None and self.models:
+            index = len(self.models) - 1
+        return self.models[index] if index is not None and index < len(self.models) else None
+
+    @property
+    def history(self) -> dict[str, list]:
+        for fit in reversed(self.fits):
+            if fit.get("history"):
+                return fit["history"]
+        return {}
+
+    @property
+    def data_source(self) -> str:
+        return (self.trace.get("dataset") or {}).get("source", "standin")
+
+    @property
+    def chance(self) -> float:
+        return 1.0 / self.rubric.classes
+
+
+CheckFn = Callable[[Context, dict[str, Any]], Outcome]
+CHECKS: dict[str, tuple[str, CheckFn]] = {}  # id -> (title, function)
+
+
+def check(check_id: str, title: str) -> Callable[[CheckFn], CheckFn]:
+    def register(fn: CheckFn) -> CheckFn:
+        CHECKS[check_id] = (title, fn)
+        return fn
+
+    return register
+
+
+def harness_version() -> str:
+    """Changes whenever the code that runs, observes or judges a submission changes."""
+    h = hashlib.sha256()
+    for folder in ("harness", "probe", "runners"):
+        for path in sorted((PACKAGE_DIR / folder).glob("*.py")):
+            h.update(path.read_bytes())
+    h.update((PACKAGE_DIR / "static.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
+from grader.harness import checks  # noqa: E402,F401  (registers the checks)

@@ -1,0 +1,94 @@
+"""One submission through the pipeline: static analysis -> sandbox run -> checks -> marks.
+
+`grade` is what `grader check` calls; `grader batch` calls it for every job (see batch.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from grader import data as datasets
+from grader.course import Rubrics
+from grader.harness.judge import judge
+from grader.harness.registry import harness_version
+from grader.models import GradeResult, Job, RunRecord, StaticReport, Status
+from grader.runners.base import RunPlan, Runner
+from grader.scoring import score
+from grader.static import analyse
+
+
+def plan_for(job: Job, rubrics: Rubrics, cache_dir: Path) -> RunPlan:
+    rubric = rubrics.program(job.program)
+    limits = rubric.limits
+    return RunPlan(
+        entry=str(job.entry), mode=job.mode, framework=rubric.framework,
+        keras_flavour=rubrics.course.keras_flavour, dataset=rubric.dataset,
+        epochs_cap=limits.quick.epochs, quick_train=limits.quick.train, quick_test=limits.quick.test,
+        stdin=rubric.stdin, timeout_s=limits.quick.timeout_s if job.mode == "quick" else limits.full.timeout_s,
+        memory_mb=limits.memory_mb, output_kb=limits.output_kb, cache_dir=str(cache_dir))
+
+
+def quick_limits(job: Job, rubrics: Rubrics) -> dict:
+    if job.mode != "quick":
+        return {}
+    q = rubrics.program(job.program).limits.quick
+    return {"epochs": q.epochs, "train_images": q.train, "test_images": q.test, "timeout_s": q.timeout_s}
+
+
+def data_state(rubrics: Rubrics, program: int, cache_dir: Path) -> str:
+    """Which data the job is served: the staged file's checksum, or the stand-in."""
+    name = rubrics.program(program).dataset
+    staged = {s.name: s for s in datasets.status(cache_dir)}.get(name)
+    return f"{name}:{staged.sha256 if staged and staged.staged else 'standin'}"
+
+
+def grade_key(job: Job, rubrics: Rubrics, cache_dir: Path) -> str:
+    parts = [job.content_hash, str(job.program), job.course, job.mode, rubrics.version(job.program)
+             if job.program in rubrics.programs else "no-rubric", harness_version(),
+             rubrics.course.keras_flavour, data_state(rubrics, job.program, cache_dir)
+             if job.program in rubrics.programs else ""]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def rejected_run(job: Job) -> RunRecord:
+    return RunRecord(status=Status.rejected, message=job.rejected_reason or "")
+
+
+def unparsable_run(static: StaticReport) -> RunRecord:
+    """A program that does not parse is not run: Python would stop at the same line."""
+    e = static.syntax_error
+    where = f" at line {e.line}: `{e.text.strip()}`" if e.line else ""
+    return RunRecord(status=Status.error, message=f"SyntaxError: {e.message}{where} (not run)")
+
+
+def grade(job: Job, rubrics: Rubrics, runner: Runner, cache_dir: Path, artifacts_to: Path,
+          key: str | None = None) -> GradeResult:
+    rubric = rubrics.program(job.program)
+    if job.rejected_reason:
+        static, run = StaticReport(parses=False), rejected_run(job)
+    else:
+        static = analyse(job.folder / job.entry, rubric.required_steps)
+        run = (runner.run(job, plan_for(job, rubrics, cache_dir), artifacts_to) if static.parses
+               else unparsable_run(static))
+    checks = judge(job, rubric, static, run if run.status != Status.rejected else None)
+    gates = {c.id: c.gate for c in rubric.checks}
+    attributes = score(checks, rubrics.course, gates)
+    trace = run.trace or {}
+    dataset = trace.get("dataset") or {}
+    flags = [c.flag for c in checks if c.flag] + [n for n in trace.get("notes", []) if "network" in n]
+    return GradeResult(
+        student=job.student, name=job.name, program=job.program, title=rubric.title, course=job.course,
+        mode=job.mode, status=run.status, status_message=run.message,
+        marks={a.attribute: a.mark for a in attributes}, max={a.attribute: a.max for a in attributes},
+        attributes=attributes, checks=checks, flags=flags,
+        dataset=dataset.get("description", ""), quick_limits=quick_limits(job, rubrics),
+        content_hash=job.content_hash, grade_key=key or grade_key(job, rubrics, cache_dir),
+        graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        run=run, static=static)
+
+
+def to_json(result: GradeResult) -> str:
+    return json.dumps(result.public(), indent=2, ensure_ascii=False)

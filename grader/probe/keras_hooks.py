@@ -1,0 +1,358 @@
+"""Instrumentation of Keras (Keras 3 and tf-keras) installed before the student's code.
+
+Records every compile, fit (with per-epoch history, kept even if the run is killed),
+evaluate and predict; serves the datasets from the provider; caps epochs in quick mode.
+The student's calls behave as written apart from those documented caps.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import re
+import sys
+from typing import Any
+
+from grader.probe.trace import Trace, plain
+
+LAYER_KEYS = ("filters", "kernel_size", "strides", "padding", "activation", "units", "rate",
+              "pool_size", "use_bias", "momentum", "mode", "factor", "height_factor",
+              "width_factor", "return_sequences", "output_dim", "input_dim", "kernel_regularizer")
+AUGMENTATION_LAYERS = {"RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
+                       "RandomContrast", "RandomCrop", "RandomBrightness", "RandomTranslation",
+                       "RandAugment", "RandomErasing"}
+DATASETS = ("cifar10", "mnist")
+
+
+class KerasProbe:
+    def __init__(self, trace: Trace, served_loader, epochs_cap: int | None):
+        self.trace = trace
+        self.load_served = served_loader  # name -> provider.Served (cached)
+        self.epochs_cap = epochs_cap
+        self.models: list[Any] = []  # strong refs, index = model id in the trace
+        self.test_inputs: dict[int, Any] = {}  # model id -> inputs the student evaluated on
+        self.fit_inputs: dict[int, Any] = {}
+        self.served: dict[str, Any] = {}
+        self.phase = "running the program"
+        self.originals: dict[tuple[type, str], Any] = {}
+
+    # ------------------------------------------------------------ installation
+
+    def install(self, flavour: str) -> None:
+        modules = []
+        if flavour == "legacy":
+            import tf_keras  # noqa: F401  (tensorflow.keras resolves to it)
+            modules.append(sys.modules["tf_keras"])
+        import keras
+
+        modules.append(keras)
+        for mod in modules:
+            self._patch_model_class(mod.Model)
+            self.trace["frameworks"][mod.__name__] = getattr(mod, "__version__", "")
+        self.trace["frameworks"]["keras_flavour"] = flavour
+        try:
+            import tensorflow as tf
+
+            self.trace["frameworks"]["tensorflow"] = tf.__version__
+            tf.keras.datasets  # resolves the lazy tf.keras alias so its modules get patched
+        except Exception:  # TensorFlow may be absent (Keras 3 on another backend)
+            pass
+        self._patch_datasets()
+
+    def _patch_datasets(self) -> None:
+        """Replace load_data in every loaded module named ...datasets.cifar10 / .mnist."""
+        for name in DATASETS:
+            for src in ("keras.src.datasets." + name, "tf_keras.src.datasets." + name):
+                try:
+                    importlib.import_module(src)
+                except Exception:
+                    pass
+        pattern = re.compile(r"(^|\.)datasets\.(%s)$" % "|".join(DATASETS))
+        for modname, mod in list(sys.modules.items()):
+            m = pattern.search(modname)
+            if m and hasattr(mod, "load_data"):
+                mod.load_data = self._make_loader(m.group(2))
+
+    def _make_loader(self, name: str):
+        def load_data(*args, **kwargs):
+            served = self.load_served(name)
+            self.served[name] = served
+            self.trace["dataset"] = served.info()
+            self.trace.save()
+            return (served.x_train.copy(), served.y_train.copy()), (served.x_test.copy(), served.y_test.copy())
+
+        load_data.__doc__ = f"{name}.load_data served from the grader's local cache"
+        return load_data
+
+    def _patch_model_class(self, model_cls: type) -> None:
+        for method, wrapper in (("compile", self._wrap_compile), ("fit", self._wrap_fit),
+                                ("evaluate", self._wrap_eval), ("predict", self._wrap_predict)):
+            original = getattr(model_cls, method)
+            self.originals[(model_cls, method)] = original
+            setattr(model_cls, method, wrapper(original))
+
+    def original(self, model: Any, method: str):
+        for (cls, name), fn in self.originals.items():
+            if name == method and isinstance(model, cls):
+                return functools.partial(fn, model)
+        return getattr(model, method)
+
+    # ------------------------------------------------------------ models
+
+    def model_id(self, model: Any) -> int:
+        for i, m in enumerate(self.models):
+            if m is model:
+                return i
+        self.models.append(model)
+        self.trace["models"].append({"id": len(self.models) - 1, "class": type(model).__name__})
+        return len(self.models) - 1
+
+    def describe(self, model: Any) -> None:
+        entry = self.trace["models"][self.model_id(model)]
+        try:
+            entry["layers"] = [describe_layer(layer) for layer in flat_layers(model)]
+            entry["params"] = int(model.count_params()) if model.built else None
+            entry["input_shape"] = shape_of(getattr(model, "input_shape", None)
+                                            if not hasattr(model, "inputs") or model.inputs is None
+                                            else model.inputs[0].shape)
+        except Exception as e:  # a model the probe cannot read must not break the run
+            entry["describe_error"] = f"{type(e).__name__}: {e}"[:300]
+        opt = getattr(model, "optimizer", None)
+        if opt is not None:
+            entry["optimizer"] = {"class": type(opt).__name__, "learning_rate": learning_rate(opt)}
+        outputs = [l for l in entry.get("layers", []) if l.get("trainable_output")]
+        if outputs:
+            entry["output"] = outputs[-1]
+
+    def _wrap_compile(self, original):
+        probe = self
+
+        @functools.wraps(original)
+        def compile(model, *args, **kwargs):
+            bound = bind(original, model, args, kwargs)
+            result = original(model, *args, **kwargs)
+            entry = probe.trace["models"][probe.model_id(model)]
+            entry["loss"] = name_of(bound.get("loss"))
+            entry["metrics"] = [name_of(m) for m in as_list(bound.get("metrics"))]
+            opt = bound.get("optimizer", "rmsprop")
+            entry["optimizer_arg"] = name_of(opt)
+            probe.describe(model)
+            probe.trace.save()
+            return result
+
+        return compile
+
+    def _wrap_fit(self, original):
+        probe = self
+
+        @functools.wraps(original)
+        def fit(model, *args, **kwargs):
+            bound = bind(original, model, args, kwargs)
+            requested = bound.get("epochs", 1)
+            record: dict[str, Any] = {
+                "model": probe.model_id(model), "epochs_requested": requested,
+                "batch_size": bound.get("batch_size"),
+                "validation": validation_of(bound), "inputs": inputs_of(bound.get("x"), bound.get("y")),
+                "history": {}, "epochs_run": 0, "completed": False,
+                "callbacks": [type(c).__name__ for c in as_list(bound.get("callbacks"))],
+            }
+            kwargs = bound_kwargs(original, model, args, kwargs)
+            if probe.epochs_cap and isinstance(requested, int) and requested > probe.epochs_cap:
+                kwargs["epochs"] = probe.epochs_cap
+                record["epochs_capped_to"] = probe.epochs_cap
+            kwargs["callbacks"] = as_list(kwargs.get("callbacks")) + [probe._epoch_callback(model, record)]
+            probe.trace["fits"].append(record)
+            x = bound.get("x")
+            if hasattr(x, "shape"):
+                probe.fit_inputs[record["model"]] = x
+            probe.phase = "model.fit"
+            probe.trace.save()
+            history = original(model, **kwargs)
+            probe.phase = "running the program"
+            record["completed"] = True
+            if getattr(history, "history", None):
+                record["history"] = plain(history.history)
+                record["epochs_run"] = len(next(iter(history.history.values()), []))
+            probe.describe(model)
+            probe.trace.save()
+            return history
+
+        return fit
+
+    def _epoch_callback(self, model, record):
+        base = callback_base(model)
+        probe = self
+
+        class ProbeEpochs(base):
+            def on_epoch_end(self, epoch, logs=None):
+                for k, v in (logs or {}).items():
+                    record["history"].setdefault(k, []).append(plain(v))
+                record["epochs_run"] = epoch + 1
+                if epoch == 0:
+                    probe.describe(model)
+                probe.trace.save()
+
+        return ProbeEpochs()
+
+    def _wrap_eval(self, original):
+        return self._wrap_inference(original, "evaluate")
+
+    def _wrap_predict(self, original):
+        return self._wrap_inference(original, "predict")
+
+    def _wrap_inference(self, original, kind: str):
+        probe = self
+
+        @functools.wraps(original)
+        def call(model, *args, **kwargs):
+            bound = bind(original, model, args, kwargs)
+            x = bound.get("x")
+            mid = probe.model_id(model)
+            record = {"model": mid, "kind": kind, "inputs": inputs_of(x, bound.get("y"))}
+            probe.phase = f"model.{kind}"
+            result = original(model, *args, **kwargs)
+            probe.phase = "running the program"
+            if kind == "evaluate":
+                record["result"] = plain(result)
+            if probe.is_test_set(x):
+                probe.test_inputs[mid] = x
+                record["on_test_set"] = True
+            probe.trace["evaluations"].append(record)
+            probe.trace.save()
+            return result
+
+        return call
+
+    def is_test_set(self, x: Any) -> bool:
+        n = getattr(x, "shape", (None,))[0] if hasattr(x, "shape") else None
+        return any(n == len(s.y_test) for s in self.served.values())
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def bind(fn, model, args, kwargs) -> dict[str, Any]:
+    try:
+        b = inspect.signature(fn).bind_partial(model, *args, **kwargs)
+        merged = dict(b.arguments)
+        merged.update(merged.pop("kwargs", {}) or {})
+        return merged
+    except TypeError:
+        return dict(kwargs)
+
+
+def bound_kwargs(fn, model, args, kwargs) -> dict[str, Any]:
+    """Positional arguments turned into keywords, so one of them can be changed."""
+    params = [p for p in inspect.signature(fn).parameters.values()
+              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][1:]
+    out = {p.name: a for p, a in zip(params, args)}
+    out.update(kwargs)
+    return out
+
+
+def as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def name_of(obj: Any) -> str | None:
+    if obj is None:
+        return None
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, dict):
+        return repr({k: name_of(v) for k, v in obj.items()})
+    return getattr(obj, "name", None) or getattr(obj, "__name__", None) or type(obj).__name__
+
+
+def learning_rate(opt: Any) -> Any:
+    lr = getattr(opt, "learning_rate", None)
+    if lr is None:
+        return None
+    if callable(lr) and not hasattr(lr, "numpy") and not hasattr(lr, "value"):
+        return {"schedule": type(lr).__name__, "config": plain(getattr(lr, "get_config", dict)())}
+    for get in (lambda v: float(v.numpy()), lambda v: float(v), lambda v: float(v.value)):
+        try:
+            return round(get(lr), 8)
+        except Exception:
+            continue
+    return repr(lr)[:100]
+
+
+def shape_of(shape: Any) -> Any:
+    if shape is None:
+        return None
+    try:
+        return [None if d is None else int(d) for d in shape]
+    except TypeError:
+        return repr(shape)
+
+
+def flat_layers(model: Any) -> list[Any]:
+    """Layers in order, with nested models (e.g. an augmentation block) opened up."""
+    out = []
+    for layer in getattr(model, "layers", []):
+        if hasattr(layer, "layers") and layer.layers:
+            out.extend(flat_layers(layer))
+        else:
+            out.append(layer)
+    return out
+
+
+def describe_layer(layer: Any) -> dict[str, Any]:
+    try:
+        config = layer.get_config()
+    except Exception:
+        config = {}
+    info: dict[str, Any] = {"type": type(layer).__name__, "name": layer.name,
+                            "config": {k: plain(config[k]) for k in LAYER_KEYS if k in config}}
+    if isinstance(info["config"].get("activation"), dict):  # serialised activation objects
+        info["config"]["activation"] = info["config"]["activation"].get("config", {}).get("name")
+    try:
+        info["params"] = int(layer.count_params())
+    except Exception:
+        info["params"] = None
+    for get in (lambda l: l.output.shape, lambda l: l.output_shape):
+        try:
+            info["output_shape"] = shape_of(get(layer))
+            break
+        except Exception:
+            continue
+    info["trainable_output"] = info["type"] == "Dense"
+    info["augmentation"] = info["type"] in AUGMENTATION_LAYERS
+    return info
+
+
+def callback_base(model: Any) -> type:
+    module = type(model).__module__.split(".")[0]  # "keras" or "tf_keras"
+    return importlib.import_module(f"{module}.callbacks").Callback
+
+
+def validation_of(bound: dict[str, Any]) -> Any:
+    if bound.get("validation_data") is not None:
+        return "validation_data"
+    split = bound.get("validation_split") or 0
+    return f"split {split}" if split else None
+
+
+def inputs_of(x: Any, y: Any) -> dict[str, Any]:
+    info: dict[str, Any] = {"kind": type(x).__name__}
+    if hasattr(x, "shape"):
+        info.update(kind="array", shape=shape_of(x.shape), dtype=str(getattr(x, "dtype", "")))
+        try:
+            sample = x[:256]
+            info["max"] = round(float(sample.max()), 4)
+            info["mean"] = round(float(sample.mean()), 4)
+        except Exception:
+            pass
+    gen = getattr(x, "image_data_generator", None)
+    if gen is not None:  # ImageDataGenerator.flow(...)
+        info["augmentation"] = {k: plain(getattr(gen, k, None)) for k in
+                                ("rotation_range", "width_shift_range", "height_shift_range",
+                                 "horizontal_flip", "zoom_range", "shear_range")}
+        info["augmentation_from"] = "ImageDataGenerator"
+    if hasattr(y, "shape"):
+        info["y_shape"] = shape_of(y.shape)
+    return info

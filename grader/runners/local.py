@@ -1,0 +1,256 @@
+"""The local sandbox: a fresh folder per job, a process-tree watchdog for time, memory and
+process count, capped output, scripted stdin, and no network where the OS allows it.
+
+For students' laptops and CI. It confines a program that misbehaves by accident; it is
+not a security boundary against a hostile one (that is the Docker runner's job).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import psutil
+
+from grader.models import Job, RunRecord, Status
+from grader.paths import PACKAGE_DIR
+from grader.runners.base import RunPlan, probe_config, read_trace, verdict
+
+POLL_S = 0.1
+FILE_SIZE_LIMIT = 1 << 30  # no single file written by the job may exceed 1 GiB
+
+
+class CappedStream:
+    """Keeps the first and last `half` bytes of a stream and counts the rest."""
+
+    def __init__(self, half: int):
+        self.half = half
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.half - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail += chunk
+            if len(self.tail) > self.half:
+                del self.tail[: len(self.tail) - self.half]
+
+    def text(self) -> str:
+        skipped = self.total - len(self.head) - len(self.tail)
+        middle = f"\n[... {skipped} bytes of output not kept ...]\n" if skipped > 0 else ""
+        return (bytes(self.head) + middle.encode() + bytes(self.tail)).decode("utf-8", "replace")
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.head) + len(self.tail)
+
+
+def _pump(pipe, sink: CappedStream) -> None:
+    for chunk in iter(lambda: pipe.read(65536), b""):
+        sink.feed(chunk)
+    pipe.close()
+
+
+@lru_cache(maxsize=1)
+def network_isolation() -> list[str] | None:
+    """A command prefix that gives the job its own empty network namespace, if permitted."""
+    unshare = shutil.which("unshare")
+    if not unshare:
+        return None
+    for prefix in ([unshare, "--net"], [unshare, "--net", "--map-root-user"]):
+        try:
+            if subprocess.run(prefix + ["true"], capture_output=True, timeout=10).returncode == 0:
+                return prefix
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+    return None
+
+
+def _limit_child() -> None:
+    os.setsid()
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+
+
+class Tree:
+    """The job's process tree as psutil sees it, for the watchdog."""
+
+    def __init__(self, pid: int):
+        self.pgid = pid  # the child called setsid() before exec
+        try:
+            self.root: psutil.Process | None = psutil.Process(pid)
+        except psutil.Error:
+            self.root = None
+
+    def members(self) -> list[psutil.Process]:
+        try:
+            return [self.root] + self.root.children(recursive=True) if self.root else []
+        except psutil.Error:
+            return []
+
+    def rss_mb(self, members: list[psutil.Process]) -> float:
+        total = 0
+        for p in members:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return total / 2**20
+
+    def kill(self) -> None:
+        members = self.members()
+        try:
+            os.killpg(self.pgid, signal.SIGKILL)
+        except OSError:
+            pass
+        for p in members:  # children that left the process group
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+
+
+class LocalRunner:
+    name = "local"
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Ends every job of this runner now (Ctrl-C on a batch)."""
+        self.stopping.set()
+
+    def run(self, job: Job, plan: RunPlan, artifacts_to: Path) -> RunRecord:
+        work = Path(tempfile.mkdtemp(prefix="grader-job-"))
+        try:
+            return self._run_in(work, job, plan, artifacts_to)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _run_in(self, work: Path, job: Job, plan: RunPlan, artifacts_to: Path) -> RunRecord:
+        folder, out, artifacts, home = work / "submission", work / "out", work / "out" / "artifacts", work / "home"
+        shutil.copytree(job.folder, folder, symlinks=False, ignore=shutil.ignore_patterns(".git", "__pycache__"))
+        for d in (artifacts, home):
+            d.mkdir(parents=True)
+        config = out / "config.json"
+        config.write_text(json.dumps(probe_config(plan, folder / plan.entry, out, artifacts)))
+
+        protections = {
+            "workdir": "a fresh copy of the submission folder, removed afterwards",
+            "timeout": f"{plan.timeout_s:.0f} s wall clock; the whole process tree is killed",
+            "memory": f"{plan.memory_mb} MB resident memory of the process tree (watchdog)",
+            "processes": f"at most {plan.max_processes} processes (watchdog)",
+            "output": f"{plan.output_kb} KB of stdout and of stderr kept (head and tail)",
+            "file_size": "no file larger than 1 GiB",
+            "stdin": f"scripted: {len(plan.stdin)} line(s), then end of input",
+            "matplotlib": "headless (Agg); figures shown are kept as pictures",
+        }
+        prefix = network_isolation()
+        protections["network"] = ("own empty network namespace (unshare)" if prefix else
+                                  "off in Python only (socket guard): this OS does not permit a network namespace")
+        cmd = (prefix or []) + [sys.executable, "-m", "grader.probe", str(config)]
+        env = self._env(plan, home)
+        half = plan.output_kb * 1024 // 2
+        streams = {"stdout": CappedStream(half), "stderr": CappedStream(half)}
+
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, cwd=folder, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_limit_child)
+        pumps = [threading.Thread(target=_pump, args=(getattr(proc, n), s), daemon=True)
+                 for n, s in streams.items()]
+        for t in pumps:
+            t.start()
+        killed, peak = self._watch(proc, plan, started, self.stopping)
+        for t in pumps:
+            t.join(timeout=10)
+        wall = time.monotonic() - started
+
+        trace, trace_problem = read_trace(out / "trace.json")
+        if killed:
+            status, message = killed
+        elif proc.returncode is not None and proc.returncode < 0:
+            sig = -proc.returncode
+            status = Status.oom if sig == signal.SIGKILL else Status.killed
+            message = (f"the program was killed by signal {signal.Signals(sig).name}"
+                       + (" (most likely the system ran out of memory)" if status == Status.oom else ""))
+        else:
+            status, message = verdict(trace, proc.returncode, streams["stderr"].text()[-2000:])
+
+        kept = self._keep_artifacts(artifacts, artifacts_to)
+        return RunRecord(
+            status=status, message=message, exit_code=proc.returncode, wall_s=round(wall, 2),
+            peak_memory_mb=round(peak, 1), stdout=streams["stdout"].text(), stderr=streams["stderr"].text(),
+            output_bytes=sum(s.total for s in streams.values()),
+            output_truncated=any(s.truncated for s in streams.values()),
+            trace=trace, artifacts=kept, protections=protections, sandbox=self.name,
+            device="cpu" if env.get("CUDA_VISIBLE_DEVICES") == "" else "default",
+        )
+
+    @staticmethod
+    def _env(plan: RunPlan, home: Path) -> dict[str, str]:
+        keep = ("PATH", "LANG", "LC_ALL", "TZ", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT")
+        env = {k: v for k, v in os.environ.items() if k in keep}
+        env.update({
+            "HOME": str(home), "KERAS_HOME": str(home / ".keras"), "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": str(home / ".mpl"), "PYTHONPATH": str(PACKAGE_DIR.parent),
+            "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+            "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONIOENCODING": "utf-8",
+        })
+        if plan.keras_flavour == "legacy":
+            env["TF_USE_LEGACY_KERAS"] = "1"
+        return env
+
+    @staticmethod
+    def _watch(proc: subprocess.Popen, plan: RunPlan, started: float, stopping: threading.Event):
+        """Polls the tree until it ends; kills it on a breach. Returns (verdict|None, peak MB)."""
+        tree = Tree(proc.pid)
+        peak = 0.0
+        while proc.poll() is None:
+            members = tree.members()
+            rss = tree.rss_mb(members)
+            peak = max(peak, rss)
+            breach = None
+            if stopping.is_set():
+                breach = (Status.killed, "grading was interrupted")
+            elif time.monotonic() - started > plan.timeout_s:
+                breach = (Status.timeout, f"the program was still running after {plan.timeout_s:.0f} s "
+                          "(an endless loop, or training too long for this mode) and was stopped")
+            elif rss > plan.memory_mb:
+                breach = (Status.oom, f"the program used more than {plan.memory_mb} MB of memory "
+                          f"({rss:.0f} MB) and was stopped")
+            elif len(members) > plan.max_processes:
+                breach = (Status.killed, f"the program started more than {plan.max_processes} "
+                          "processes and was stopped")
+            if breach:
+                tree.kill()
+                proc.wait()
+                return breach, peak
+            time.sleep(POLL_S)
+        tree.kill()  # anything the program left running in the background
+        return None, peak
+
+    @staticmethod
+    def _keep_artifacts(src: Path, dest: Path) -> list[str]:
+        kept = []
+        files = sorted(p for p in src.iterdir() if p.is_file() and not p.is_symlink()) if src.is_dir() else []
+        for p in files[:50]:
+            if p.stat().st_size <= 10 * 2**20:
+                dest.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(p, dest / p.name)
+                kept.append(p.name)
+        return kept

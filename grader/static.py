@@ -1,0 +1,79 @@
+"""Static analysis for Writeup: parses the source (never executes it), finds the steps the
+manual's program shows, imports, and Keras 2-era APIs that Keras 3 removed."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from grader.models import StaticReport, SyntaxProblem
+from grader.probe.notebook import NotebookError, notebook_source
+from grader.probe.removed_api import find_in_source
+
+# A step is present when the source calls one of these names (as a function or a method).
+STEP_CALLS: dict[str, set[str]] = {
+    "load_data": {"load_data", "fetch_openml", "image_dataset_from_directory", "CIFAR10", "MNIST",
+                  "ImageFolder", "read_csv", "load", "flow_from_directory", "get_word_index"},
+    "build_model": {"Sequential", "Model", "Input", "Conv2D", "Dense", "resnet50", "LSTM",
+                    "Bidirectional", "KNeighborsClassifier", "fasterrcnn_resnet50_fpn"},
+    "compile": {"compile"},
+    "train": {"fit", "fit_generator", "train_on_batch", "step"},
+    "evaluate": {"evaluate", "predict", "score", "accuracy_score", "evaluate_generator"},
+}
+STEP_NAMES = {"load_data": "load the data", "build_model": "build the model",
+              "compile": "compile the model", "train": "train (fit) the model",
+              "evaluate": "evaluate on the test set"}
+
+
+def read_source(path: Path) -> tuple[str, str]:
+    """(source, how it was read); notebooks become their code cells joined."""
+    if path.suffix == ".ipynb":
+        source, _, _ = notebook_source(path)
+        return source, "notebook code cells"
+    return path.read_text(encoding="utf-8", errors="replace"), "script"
+
+
+def called_names(tree: ast.AST) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Attribute):
+                names.add(f.attr)
+            elif isinstance(f, ast.Name):
+                names.add(f.id)
+    return names
+
+
+def imported_modules(tree: ast.AST) -> list[str]:
+    mods = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            mods.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            mods.add(node.module.split(".")[0])
+    return sorted(mods)
+
+
+def analyse(entry: Path, required_steps: list[str]) -> StaticReport:
+    try:
+        source, _ = read_source(entry)
+    except NotebookError as e:
+        return StaticReport(parses=False, syntax_error=SyntaxProblem(
+            file=entry.name, line=None, text="", message=str(e)))
+    try:
+        tree = ast.parse(source, filename=entry.name)
+    except SyntaxError as e:
+        return StaticReport(
+            parses=False, source_lines=source.count("\n") + 1,
+            syntax_error=SyntaxProblem(file=entry.name, line=e.lineno, text=(e.text or "").rstrip()[:200],
+                                       message=e.msg),
+            steps={s: False for s in required_steps})
+    calls = called_names(tree)
+    return StaticReport(
+        parses=True,
+        steps={s: bool(STEP_CALLS.get(s, {s}) & calls) for s in required_steps},
+        imports=imported_modules(tree),
+        removed_apis=find_in_source(source),
+        source_lines=source.count("\n") + 1,
+    )

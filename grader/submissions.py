@@ -1,0 +1,153 @@
+"""Finds submissions on disk and turns them into Jobs: which file is which program, who
+the student is (folder named by USN, optional roster.csv), and a content hash."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from pathlib import Path
+
+from grader.models import Job, Mode
+from grader.probe.notebook import NotebookError, notebook_source
+
+RUNNABLE = (".py", ".ipynb")
+PROGRAM_NAME = re.compile(r"(?:program|prog|lab|exp|experiment|p)[\s_\-]*0*(\d{1,2})(?!\d)", re.I)
+SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", "venv", ".venv", "node_modules"}
+MAX_FILE_BYTES = 50 * 2**20
+
+
+class SubmissionError(ValueError):
+    """The path given cannot be graded; the message says why and what to do."""
+
+
+def program_of(path: Path) -> int | None:
+    m = PROGRAM_NAME.search(path.stem)
+    return int(m.group(1)) if m else None
+
+
+def folder_files(folder: Path) -> list[Path]:
+    """The files a job carries into the sandbox (small ones, no caches or VCS folders)."""
+    out = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if any(part in SKIP_DIRS for part in rel.parts) or not p.is_file() or p.is_symlink():
+            continue
+        if p.stat().st_size <= MAX_FILE_BYTES:
+            out.append(p)
+    return out
+
+
+def content_hash(folder: Path, entry: Path, other_entries: set[Path]) -> str:
+    """Hash of the entry and the supporting files (not the student's other programs)."""
+    h = hashlib.sha256()
+    for p in folder_files(folder):
+        if p in other_entries:
+            continue
+        h.update(str(p.relative_to(folder)).encode() + b"\0")
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    h.update(b"entry:" + str(entry.relative_to(folder)).encode())
+    return h.hexdigest()
+
+
+def rejection(entry: Path) -> str | None:
+    """Why this file cannot be run at all, or None."""
+    if entry.suffix not in RUNNABLE:
+        return f"{entry.name} is not a Python script (.py) or a Jupyter notebook (.ipynb)"
+    if entry.stat().st_size == 0:
+        return f"{entry.name} is empty"
+    if entry.suffix == ".ipynb":
+        try:
+            notebook_source(entry)
+        except NotebookError as e:
+            return str(e)
+    return None
+
+
+def entries_by_program(folder: Path) -> dict[int, Path]:
+    """program number -> its file; a .py is preferred over a notebook of the same program."""
+    found: dict[int, Path] = {}
+    for p in sorted(folder.iterdir(), key=lambda p: (p.suffix != ".py", p.name)):
+        n = program_of(p) if p.is_file() and p.suffix in RUNNABLE else None
+        if n is not None and n not in found:
+            found[n] = p
+    return found
+
+
+def make_job(student: str, name: str, program: int, folder: Path, entry: Path | None,
+             course: str, mode: Mode, others: set[Path] = frozenset()) -> Job:
+    job = Job(student=student, name=name, program=program, course=course, mode=mode, folder=folder)
+    if entry is None:
+        job.rejected_reason = f"no file for program {program} (looked for program{program}.py or .ipynb)"
+        job.content_hash = "missing"
+        return job
+    job.entry = entry.relative_to(folder)
+    job.rejected_reason = rejection(entry)
+    job.content_hash = content_hash(folder, entry, set(others))
+    return job
+
+
+def single_job(path: Path, program: int | None, course: str, mode: Mode) -> Job:
+    """`grader check PATH`: a script, a notebook, or a folder holding one."""
+    path = Path(path)
+    if not path.exists():
+        raise SubmissionError(f"{path}: no such file or folder")
+    if path.is_dir():
+        candidates = [p for p in sorted(path.iterdir()) if p.is_file() and p.suffix in RUNNABLE]
+        if not candidates:
+            return make_job("self-check", "", program or 0, path, None, course, mode)
+        by_program = entries_by_program(path)
+        if program is None and len(by_program) == 1:
+            program = next(iter(by_program))
+        if program is None:
+            if len(candidates) == 1:
+                raise SubmissionError(f"{candidates[0].name}: cannot tell which program this is; pass --program N")
+            raise SubmissionError(f"{path} holds several programs ({', '.join(p.name for p in candidates)}); "
+                                  "pass --program N")
+        entry = by_program.get(program) or (candidates[0] if len(candidates) == 1 else None)
+        return make_job("self-check", "", program, path, entry, course, mode)
+    program = program or program_of(path)
+    if program is None:
+        raise SubmissionError(f"{path.name}: cannot tell which program this is from its name; pass --program N")
+    return make_job("self-check", "", program, path.parent, path, course, mode)
+
+
+def read_roster(folder: Path) -> dict[str, str]:
+    roster = folder / "roster.csv"
+    if not roster.is_file():
+        return {}
+    with roster.open(newline="", encoding="utf-8-sig") as f:
+        rows = csv.DictReader(f)
+        cols = {c.lower().strip(): c for c in rows.fieldnames or []}
+        if "usn" not in cols:
+            raise SubmissionError(f"{roster}: needs a 'usn' column (and optionally 'name')")
+        return {r[cols["usn"]].strip().upper(): (r.get(cols.get("name", ""), "") or "").strip() for r in rows}
+
+
+def class_jobs(folder: Path, programs: list[int], course: str, mode: Mode) -> list[Job]:
+    """`grader batch DIR`: one subfolder per student, named by USN."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SubmissionError(f"{folder}: not a folder of student submissions")
+    roster = read_roster(folder)
+    students = sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in SKIP_DIRS and not p.name.startswith("."))
+    if not students:
+        raise SubmissionError(f"{folder}: no student subfolders (one per student, named by USN)")
+    jobs = []
+    for student_dir in students:
+        usn = student_dir.name.upper()
+        entries = entries_by_program(student_dir)
+        for program in programs:
+            others = {p for n, p in entries.items() if n != program}
+            jobs.append(make_job(usn, roster.get(usn, ""), program, student_dir, entries.get(program),
+                                 course, mode, others))
+    return jobs
+
+
+def programs_in(folder: Path) -> list[int]:
+    """Every program number that some student in the class submitted."""
+    found = set()
+    for student_dir in Path(folder).iterdir():
+        if student_dir.is_dir():
+            found.update(entries_by_program(student_dir))
+    return sorted(found)
