@@ -42,7 +42,10 @@ def data_state(rubrics: Rubrics, program: int, cache_dir: Path) -> str:
     """Which data the job is served: the staged file's checksum, or the stand-in."""
     name = rubrics.program(program).dataset
     staged = {s.name: s for s in datasets.status(cache_dir)}.get(name)
-    return f"{name}:{staged.sha256 if staged and staged.staged else 'standin'}"
+    if not staged or not staged.staged:
+        return f"{name}:standin"
+    stat = Path(staged.path).stat()
+    return f"{name}:staged:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def grade_key(job: Job, rubrics: Rubrics, cache_dir: Path) -> str:

@@ -130,7 +130,8 @@ def class_jobs(folder: Path, programs: list[int], course: str, mode: Mode) -> li
     if not folder.is_dir():
         raise SubmissionError(f"{folder}: not a folder of student submissions")
     roster = read_roster(folder)
-    students = sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in SKIP_DIRS and not p.name.startswith("."))
+    students = sorted((p for p in folder.iterdir() if p.is_dir() and p.name not in SKIP_DIRS
+                       and not p.name.startswith(".")), key=lambda p: p.name.upper())
     if not students:
         raise SubmissionError(f"{folder}: no student subfolders (one per student, named by USN)")
     jobs = []

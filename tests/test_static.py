@@ -32,7 +32,7 @@ def test_missing_steps_are_listed(tmp_path):
 def test_manual_program4_removed_apis_found_with_lines():
     r = analyse(FIXTURES / "manual" / "program4.py", STEPS)
     apis = {a["api"]: a for a in r.removed_apis}
-    assert "keras.preprocessing.image.ImageDataGenerator" in apis
+    assert any(a.startswith("keras.preprocessing.image.ImageDataGenerator") for a in apis)
     lr = next(a for a in r.removed_apis if a["api"].startswith("optimizer argument lr"))
     assert "learning_rate" in lr["replacement"]
     src = (FIXTURES / "manual" / "program4.py").read_text().splitlines()

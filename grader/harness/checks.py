@@ -232,6 +232,8 @@ def loss_falls(ctx: Context, params: dict) -> Outcome:
     if len(losses) < 2:
         if not ctx.fits:
             return not_run(ctx) or Outcome(False, "no training to judge")
+        if not losses:
+            return Outcome(False, "no epoch finished: there is no loss to judge")
         return Outcome(True, "only one epoch was run: the trend cannot be judged", evidence={"loss": losses})
     if losses[-1] < losses[0] * 0.98:
         return Outcome(True, f"loss fell from {losses[0]:.3f} to {losses[-1]:.3f}", evidence={"loss": losses})

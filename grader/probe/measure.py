@@ -18,7 +18,7 @@ def pick_model(probe) -> tuple[int | None, bool]:
     """The model to measure: the last one fitted, else the last one evaluated (untrained)."""
     fits = probe.trace["fits"]
     if fits:
-        return fits[-1]["model"], True
+        return fits[-1]["model"], any(f["epochs_run"] > 0 for f in fits if f["model"] == fits[-1]["model"])
     evaluated = [e["model"] for e in probe.trace["evaluations"]]
     if evaluated:
         return evaluated[-1], False

@@ -159,6 +159,10 @@ def _normalise(name: str, arrays: dict[str, np.ndarray], origin: Path) -> dict[s
             raise ProviderError(f"{origin}: y_{split} has {y.size} labels for {len(x)} images")
         if y.size and (y.min() < 0 or y.max() >= NUM_CLASSES):
             raise ProviderError(f"{origin}: y_{split} has labels outside 0..{NUM_CLASSES - 1}")
+        if x.dtype != np.uint8 and (
+            x.dtype.kind not in "iu" or (x.size and (x.min() < 0 or x.max() > 255))
+        ):
+            raise ProviderError(f"{origin}: x_{split} must hold uint8 pixels, not {x.dtype}")
         out[f"x_{split}"] = np.ascontiguousarray(x, dtype=np.uint8)
         out[f"y_{split}"] = np.ascontiguousarray(y.reshape((len(x),) + spec.label_shape), dtype=np.uint8)
     return out
@@ -227,6 +231,7 @@ def _save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
+        os.chmod(tmp, 0o644)  # shared by sandboxes that may run as other users
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -243,7 +248,7 @@ def _standin(name: str, n: int, seed: int, *, split: int, quick: bool):
     """``n`` stand-in samples with balanced, shuffled labels, built chunk by chunk."""
     spec = SPECS[name]
     root = np.random.SeedSequence([int(seed), _code(name), split, int(quick), STANDIN_VERSION])
-    labels_rng = np.random.default_rng(root.spawn(1)[0])
+    labels_rng = np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(0,)))
     labels = np.repeat(np.arange(NUM_CLASSES, dtype=np.uint8), _per_class(n))
     labels = labels[labels_rng.permutation(n)]
     x = np.empty((n,) + spec.image_shape, dtype=np.uint8)
@@ -272,8 +277,10 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
 # followed by a non-linearity sees orientation and scale.
 
 _C_FAMILY = np.arange(NUM_CLASSES) % 5
-_C_PERIOD = np.where(np.arange(NUM_CLASSES) < 5, 4.2, 7.5).astype(np.float32)
+_C_PERIOD = np.where(np.arange(NUM_CLASSES) < 5, 4.2, 8.0).astype(np.float32)
 _C_HUE = (np.arange(NUM_CLASSES, dtype=np.float32) * 0.37) % 1.0
+# Direction of each family's (first) wave vector: 0 makes vertical stripes, pi/2 horizontal.
+_F_THETA = np.array([np.pi / 2, 0.0, 0.0, np.pi / 4, 0.0], np.float32)
 
 
 def _upsample_matrix(n_out: int, n_in: int) -> np.ndarray:
@@ -308,40 +315,37 @@ def _render_cifar(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     hue = _C_HUE[y] + rng.normal(0, 0.12, n).astype(f32)
     sat = rng.uniform(0.15, 0.55, n).astype(f32)
     base = 0.5 + sat[:, None] * (_hue_rgb(hue) - 0.5)  # (n, 3)
-    coarse = rng.normal(0, 0.13, (n, 3, 4, 4)).astype(f32)
+    coarse = rng.normal(0, 0.08, (n, 3, 4, 4)).astype(f32)
     img = _UP32 @ coarse @ _UP32.T  # (n, 3, 32, 32)
     img += base[:, :, None, None]
 
-    # The class texture, with random phase and jittered orientation and period.
+    # The class texture: random phase, jittered orientation and period.
     fam = _C_FAMILY[y]
-    period = _C_PERIOD[y] * rng.uniform(0.85, 1.15, n).astype(f32)
+    period = _C_PERIOD[y] * rng.uniform(0.9, 1.1, n).astype(f32)
     k = (2 * np.pi / period).astype(f32)[:, None, None]
-    tilt = rng.normal(0, np.deg2rad(8), n).astype(f32)
-    # Two gratings per sample; families 0/1 use one, 2/3 average both.
-    theta1 = np.select([fam == 0, fam == 2, fam == 3], [np.pi / 2, 0.0, np.pi / 4], 0.0)
-    theta1 = (theta1 + tilt).astype(f32)
-    phases = rng.uniform(0, 2 * np.pi, (2, n)).astype(f32)[:, :, None, None]
-    wave = (k * np.sin(theta1)[:, None, None]) * rows + (k * np.cos(theta1)[:, None, None]) * cols
-    wave += phases[0]
-    np.sin(wave, out=wave)
-    second = (k * np.cos(theta1)[:, None, None]) * rows - (k * np.sin(theta1)[:, None, None]) * cols
-    second += phases[1]
-    np.sin(second, out=second)
-    plaid = (fam == 2) | (fam == 3)
-    wave[plaid] += second[plaid]
-    wave[plaid] *= f32(0.75)
-    ring = fam == 4
-    if ring.any():
-        rc = 15.5 + rng.normal(0, 4.0, (n, 2)).astype(f32)
-        r = np.sqrt((rows - rc[:, 0, None, None]) ** 2 + (cols - rc[:, 1, None, None]) ** 2)
-        wave[ring] = np.sin(k[ring] * r[ring] + phases[0][ring])
-
+    theta = _F_THETA[fam] + rng.normal(0, np.deg2rad(8), n).astype(f32)
+    k_r, k_c = k * np.sin(theta)[:, None, None], k * np.cos(theta)[:, None, None]
+    phases = rng.uniform(0, 2 * np.pi, (2, n, 1, 1)).astype(f32)
+    wave = np.sin(k_r * rows + k_c * cols + phases[0])  # (n, 32, 32)
+    plaid = np.flatnonzero((fam == 2) | (fam == 3))  # add the perpendicular grating
+    if len(plaid):
+        wave[plaid] += np.sin(k_c[plaid] * rows - k_r[plaid] * cols + phases[1][plaid])
+        wave[plaid] *= f32(0.75)
     centre = 15.5 + rng.normal(0, 3.5, (n, 2)).astype(f32)
-    sigma = rng.uniform(5.5, 9.0, n).astype(f32)
+    ring = np.flatnonzero(fam == 4)  # concentric rings around the window's centre
+    if len(ring):
+        rc = centre[ring]
+        r = np.sqrt((rows - rc[:, 0, None, None]) ** 2 + (cols - rc[:, 1, None, None]) ** 2)
+        wave[ring] = np.sin(k[ring] * r + phases[0][ring])
+
+    sigma = rng.uniform(7.0, 11.0, n).astype(f32)
     window = (rows - centre[:, 0, None, None]) ** 2 + (cols - centre[:, 1, None, None]) ** 2
     window *= (-0.5 / sigma**2)[:, None, None]
     np.exp(window, out=window)
-    contrast = rng.uniform(0.05, 0.42, n).astype(f32)
+    contrast = rng.uniform(0.2, 0.55, n).astype(f32)
+    # About one sample in fifteen is so faint that only its hue hints at the class: an
+    # error floor of the stand-in's own, so that even strong models stay below 100%.
+    contrast[rng.random(n) < 0.07] *= f32(0.05)
     wave *= window
     wave *= contrast[:, None, None]
 
@@ -350,7 +354,7 @@ def _render_cifar(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     for ch in range(3):
         img[:, ch] += wave * tint[:, ch, None, None]
 
-    # Global brightness/contrast jitter and sensor noise (uniform: cheap, sd 0.07).
+    # Global brightness/contrast jitter and sensor noise (uniform: cheap, sd 0.05).
     gain = rng.uniform(0.7, 1.25, n).astype(f32)[:, None, None, None]
     shift = rng.normal(0, 0.06, n).astype(f32)[:, None, None, None]
     img -= 0.5
@@ -358,7 +362,7 @@ def _render_cifar(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     img += 0.5 + shift
     noise = rng.random(img.shape, dtype=f32)
     noise -= 0.5
-    noise *= 0.07 * np.sqrt(12.0, dtype=f32)
+    noise *= 0.05 * np.sqrt(12.0, dtype=f32)
     img += noise
     return _to_uint8(img).transpose(0, 2, 3, 1)
 

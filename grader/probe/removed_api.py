@@ -20,7 +20,7 @@ REMOVED_APIS: list[dict[str, str]] = [
                        "tf-keras accepts lr= but ignores it and trains with the default rate",
     },
     {
-        "api": "keras.preprocessing.image.ImageDataGenerator",
+        "api": "keras.preprocessing.image.ImageDataGenerator (deprecated; Keras 3's own keras package has none)",
         "pattern": r"\bImageDataGenerator\b",
         "error": r"has no attribute 'ImageDataGenerator'|cannot import name 'ImageDataGenerator'",
         "replacement": "augmentation layers inside the model (keras.layers.RandomFlip, "

@@ -1,0 +1,99 @@
+"""``grader data``: stage the real CIFAR-10 / MNIST files and show what is staged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from grader import data
+
+app = typer.Typer(
+    help=(
+        "Real datasets for student code. The sandbox has no network: without staged files, "
+        "student code gets a synthetic stand-in of CIFAR-10/MNIST (same shapes, learnable "
+        "classes) and reports say so. Download the official files once, then stage them "
+        "here. CIFAR-10: cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html; "
+        "MNIST: mnist.npz from "
+        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz."
+    ),
+    no_args_is_help=True,
+)
+
+CacheOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--cache",
+        metavar="DIR",
+        help="Cache folder (default: $GRADER_CACHE, else ~/.cache/grader). Staged files "
+        "go to DIR/datasets/.",
+    ),
+]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command(
+    "stage",
+    help=(
+        "Check a downloaded dataset file and convert it for the sandbox.\n\n"
+        "The result, DIR/datasets/NAME.npz, holds exactly what "
+        "keras.datasets.NAME.load_data() returns; student code is served it instead of "
+        "the synthetic stand-in."
+    ),
+)
+def stage_cmd(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Which dataset: cifar10 or mnist.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE",
+            help="The downloaded file: cifar-10-python.tar.gz (CIFAR-10, python version) "
+            "or mnist.npz (Keras' MNIST).",
+        ),
+    ],
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify",
+            help="Check the file's published checksum (md5 for CIFAR-10, sha256 for MNIST) "
+            "before converting. --no-verify stages it anyway and records it as unverified.",
+        ),
+    ] = True,
+    cache: CacheOption = None,
+) -> None:
+    """Check a downloaded dataset file and convert it for the sandbox."""
+    cache_dir = cache if cache is not None else data.default_cache_dir()
+    try:
+        staged = data.stage(name, file, cache_dir, verify=verify)
+    except data.DataError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"staged {staged.name}: {staged.n_train} training and {staged.n_test} test images")
+    typer.echo(f"  file:     {staged.path}")
+    typer.echo(f"  sha256:   {staged.sha256}")
+    if staged.verified:
+        typer.echo("  verified: yes (checksum of the official file)")
+    else:
+        typer.echo("  verified: NO (checksum not checked; recorded as unverified in the manifest)")
+
+
+@app.command("status")
+def status_cmd(cache: CacheOption = None) -> None:
+    """Show which real datasets are staged, and whether their source file was verified."""
+    cache_dir = cache if cache is not None else data.default_cache_dir()
+    typer.echo(f"cache: {cache_dir}")
+    for st in data.status(cache_dir):
+        if not st.staged:
+            state = "not staged (student code gets the synthetic stand-in)"
+        elif st.verified is None:
+            state = "staged (not in the manifest: origin unknown)"
+        else:
+            state = "staged, verified" if st.verified else "staged, NOT verified"
+        typer.echo(f"  {st.name:8s} {state}")
+        if st.staged:
+            typer.echo(f"           {st.path}")

@@ -1,0 +1,376 @@
+"""Staging the real CIFAR-10 and MNIST files that faculty downloaded.
+
+The sandbox has no network. When the real datasets are wanted, faculty download the
+official files once (on any machine) and stage them:
+
+* CIFAR-10: ``cifar-10-python.tar.gz`` from https://www.cs.toronto.edu/~kriz/cifar.html
+  (md5 ``c58f30108f718f92721af3b95e74349a``); its pickled batches are converted here;
+* MNIST: Keras' ``mnist.npz`` from
+  https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz
+  (sha256 ``731c5ac6...b673d1``).
+
+Staging writes ``<cache>/datasets/<name>.npz`` (keys ``x_train, y_train, x_test, y_test``,
+exactly the arrays ``keras.datasets.<name>.load_data()`` returns) and records it in
+``<cache>/datasets/manifest.json``. The probe (:mod:`grader.probe.provider`) serves that
+file to student code; without it, student code gets a synthetic stand-in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tarfile
+import tempfile
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+from pydantic import BaseModel
+
+DATASETS = ("cifar10", "mnist")
+MANIFEST = "manifest.json"
+
+
+class DataError(Exception):
+    """A dataset file cannot be staged (unknown name, missing file, bad checksum, bad layout)."""
+
+
+@dataclass(frozen=True)
+class _Source:
+    file_name: str  # the official file's name
+    algo: str  # checksum algorithm the publisher gives
+    digest: str
+    url: str
+    what: str  # how to describe it in messages
+    image_shape: tuple[int, ...]
+    label_shape: tuple[int, ...]  # per sample
+
+
+SOURCES: dict[str, _Source] = {
+    "cifar10": _Source(
+        "cifar-10-python.tar.gz",
+        "md5",
+        "c58f30108f718f92721af3b95e74349a",
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        "CIFAR-10 python version",
+        (32, 32, 3),
+        (1,),
+    ),
+    "mnist": _Source(
+        "mnist.npz",
+        "sha256",
+        "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
+        "Keras MNIST file",
+        (28, 28),
+        (),
+    ),
+}
+
+
+class StagedDataset(BaseModel):
+    name: str
+    path: Path  # the staged .npz
+    sha256: str  # of the staged .npz
+    n_train: int
+    n_test: int
+    verified: bool = True  # the source file's checksum was checked and matched
+    source: str = ""  # the source file's name
+
+
+class DatasetStatus(BaseModel):
+    name: str
+    staged: bool
+    verified: bool | None  # None: staged, but not recorded in the manifest
+    path: Path
+
+
+def default_cache_dir() -> Path:
+    """``$GRADER_CACHE`` if set, else ``~/.cache/grader``."""
+    env = os.environ.get("GRADER_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "grader"
+
+
+def datasets_dir(cache_dir: Path | str) -> Path:
+    return Path(cache_dir) / "datasets"
+
+
+def dataset_path(name: str, cache_dir: Path | str) -> Path:
+    return datasets_dir(cache_dir) / f"{canonical_name(name)}.npz"
+
+
+def canonical_name(name: str) -> str:
+    """``cifar10``/``mnist`` from any reasonable spelling (``CIFAR-10``, ``cifar_10``)."""
+    key = name.strip().lower().replace("-", "").replace("_", "")
+    if key not in SOURCES:
+        raise DataError(f"unknown dataset {name!r}; the datasets that can be staged are: "
+                        f"{', '.join(DATASETS)}")
+    return key
+
+
+# ----------------------------------------------------------------------------- staging
+
+
+def stage(name: str, source_file: Path, cache_dir: Path, verify: bool = True) -> StagedDataset:
+    """Check ``source_file`` and convert it into ``<cache_dir>/datasets/<name>.npz``.
+
+    Raises :class:`DataError` for an unknown name, a missing or unreadable file, a checksum
+    mismatch (when ``verify``) or an unexpected layout. Nothing is written unless the whole
+    conversion succeeded; an earlier staged file stays as it was on failure.
+    """
+    name = canonical_name(name)
+    src = SOURCES[name]
+    source_file = Path(source_file).expanduser()
+    if not source_file.is_file():
+        what = "is a directory, not a file" if source_file.is_dir() else "does not exist"
+        raise DataError(
+            f"{source_file} {what}. Download the {src.what} {src.file_name} from {src.url} "
+            f"and give its path."
+        )
+
+    digests = _digests(source_file)
+    actual = digests[src.algo]
+    if verify and actual != src.digest:
+        raise DataError(
+            f"checksum mismatch for {source_file}: expected {src.algo} {src.digest}, "
+            f"got {src.algo} {actual}. This is not the official {src.what}; download "
+            f"{src.file_name} from {src.url} (or stage it anyway with --no-verify)."
+        )
+
+    arrays = _convert_cifar10(source_file) if name == "cifar10" else _convert_mnist(source_file)
+    arrays = _check_layout(name, arrays, source_file)
+
+    out_dir = datasets_dir(cache_dir)
+    target = out_dir / f"{name}.npz"
+    entry = {
+        "sha256": "",
+        "verified": bool(verify),
+        "staged_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source_file": source_file.name,
+        "source_checksum": f"{src.algo}:{actual}",
+        "n_train": int(len(arrays["x_train"])),
+        "n_test": int(len(arrays["x_test"])),
+    }
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp_npz = _temp_in(out_dir, f"{name}.npz")
+        tmp_manifest = None
+        try:
+            with open(tmp_npz, "wb") as fh:
+                np.savez(fh, **arrays)
+            entry["sha256"] = _digests(tmp_npz)["sha256"]
+            manifest = read_manifest(cache_dir)
+            manifest[name] = entry
+            tmp_manifest = _temp_in(out_dir, MANIFEST)
+            with open(tmp_manifest, "w", encoding="utf-8") as fh:
+                json.dump(manifest, fh, indent=2, sort_keys=True)
+                fh.write("\n")
+            for tmp in (tmp_npz, tmp_manifest):
+                os.chmod(tmp, 0o644)  # the sandbox may read it as another user
+            os.replace(tmp_npz, target)
+            os.replace(tmp_manifest, out_dir / MANIFEST)
+        finally:
+            for tmp in (tmp_npz, tmp_manifest):
+                if tmp is not None and tmp.exists():
+                    tmp.unlink()
+    except OSError as exc:
+        raise DataError(f"cannot write {target}: {exc}") from exc
+
+    return StagedDataset(
+        name=name,
+        path=target,
+        sha256=entry["sha256"],
+        n_train=entry["n_train"],
+        n_test=entry["n_test"],
+        verified=entry["verified"],
+        source=source_file.name,
+    )
+
+
+def status(cache_dir: Path) -> list[DatasetStatus]:
+    """Which datasets are staged under ``cache_dir``, and whether their source was verified."""
+    manifest = read_manifest(cache_dir)
+    out = []
+    for name in DATASETS:
+        path = datasets_dir(cache_dir) / f"{name}.npz"
+        staged = path.is_file()
+        verified = None
+        if staged and isinstance(manifest.get(name), dict) and "verified" in manifest[name]:
+            verified = bool(manifest[name]["verified"])
+        out.append(DatasetStatus(name=name, staged=staged, verified=verified, path=path))
+    return out
+
+
+def read_manifest(cache_dir: Path | str) -> dict[str, Any]:
+    path = datasets_dir(cache_dir) / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# ------------------------------------------------------------------------- conversion
+
+
+_CIFAR_DIR = "cifar-10-batches-py"
+_CIFAR_TRAIN = tuple(f"{_CIFAR_DIR}/data_batch_{i}" for i in range(1, 6))
+_CIFAR_TEST = f"{_CIFAR_DIR}/test_batch"
+
+
+def _convert_cifar10(path: Path) -> dict[str, np.ndarray]:
+    """The official tarball's six pickled batches -> Keras' layout."""
+    try:
+        archive = tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DataError(
+            f"{path} is not a readable tar archive; expected the CIFAR-10 python version "
+            f"{SOURCES['cifar10'].file_name}"
+        ) from exc
+    wanted = _CIFAR_TRAIN + (_CIFAR_TEST,)
+    batches: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    with archive:
+        try:
+            for member in archive:  # one sequential pass: no seeking back in the gzip stream
+                name = member.name.removeprefix("./")
+                if name not in wanted or not member.isfile() or name in batches:
+                    continue
+                fh = archive.extractfile(member)
+                if fh is None:
+                    raise DataError(f"{path}: cannot read {name}")
+                with fh:
+                    batches[name] = _read_cifar_batch(fh, f"{path}:{name}")
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{path} is a damaged archive: {exc}") from exc
+    missing = [m for m in wanted if m not in batches]
+    if missing:
+        raise DataError(
+            f"{path} lacks {', '.join(missing)}; expected the CIFAR-10 python version "
+            f"({SOURCES['cifar10'].file_name}), which holds {_CIFAR_DIR}/data_batch_1..5 "
+            f"and {_CIFAR_TEST}"
+        )
+
+    def join(names):
+        xs, ys = zip(*(batches[n] for n in names))
+        x = np.concatenate(xs).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        y = np.concatenate(ys).reshape(-1, 1)
+        return np.ascontiguousarray(x, dtype=np.uint8), y.astype(np.uint8)
+
+    x_train, y_train = join(_CIFAR_TRAIN)
+    x_test, y_test = join((_CIFAR_TEST,))
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def _read_cifar_batch(fh: BinaryIO, where: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        batch = _BatchUnpickler(fh, encoding="bytes").load()
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{where} is not a readable CIFAR-10 batch: {exc}") from exc
+    if not isinstance(batch, dict):
+        raise DataError(f"{where} is not a CIFAR-10 batch (a {type(batch).__name__}, not a dict)")
+    data = _field(batch, "data", where)
+    labels = _field(batch, "labels", where)
+    data = np.asarray(data)
+    if data.ndim != 2 or data.shape[1] != 3072:
+        raise DataError(f"{where}: data has shape {data.shape}, expected (N, 3072)")
+    labels = np.asarray(labels)
+    if labels.shape != (len(data),):
+        raise DataError(f"{where}: {labels.size} labels for {len(data)} images")
+    return data, labels
+
+
+def _field(batch: dict, key: str, where: str):
+    for k in (key.encode(), key):
+        if k in batch:
+            return batch[k]
+    raise DataError(f"{where} has no {key!r} entry")
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR batches only: numpy arrays, lists, bytes, no other globals."""
+
+    _ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise DataError(f"unexpected object {module}.{name} in a CIFAR-10 batch; refused")
+        if module.startswith("numpy.core."):  # pickles from numpy 1.x
+            try:
+                return super().find_class("numpy._core." + module[len("numpy.core."):], name)
+            except (ImportError, AttributeError):
+                pass
+        return super().find_class(module, name)
+
+
+def _convert_mnist(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in z.files]
+            if missing:
+                raise DataError(f"{path} lacks {', '.join(missing)}; expected Keras' mnist.npz")
+            arrays = {k: np.asarray(z[k]) for k in ("x_train", "y_train", "x_test", "y_test")}
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(
+            f"{path} is not a readable .npz file ({exc}); expected Keras' "
+            f"{SOURCES['mnist'].file_name}"
+        ) from exc
+    return arrays
+
+
+def _check_layout(name: str, arrays: dict[str, np.ndarray], origin: Path) -> dict[str, np.ndarray]:
+    """Shapes, label range and dtypes exactly as Keras' ``load_data()`` returns them."""
+    src = SOURCES[name]
+    out = {}
+    for split in ("train", "test"):
+        x, y = np.asarray(arrays[f"x_{split}"]), np.asarray(arrays[f"y_{split}"])
+        if x.ndim != 1 + len(src.image_shape) or x.shape[1:] != src.image_shape:
+            raise DataError(f"{origin}: x_{split} has shape {x.shape}, expected (N, "
+                            f"{', '.join(map(str, src.image_shape))})")
+        if len(x) == 0:
+            raise DataError(f"{origin}: x_{split} is empty")
+        if x.dtype != np.uint8 and (x.dtype.kind not in "iu" or x.min() < 0 or x.max() > 255):
+            raise DataError(f"{origin}: x_{split} holds {x.dtype}, not 8-bit pixels")
+        if y.size != len(x):
+            raise DataError(f"{origin}: y_{split} has {y.size} labels for {len(x)} images")
+        if y.dtype.kind not in "iu" or y.min() < 0 or y.max() > 9:
+            raise DataError(f"{origin}: y_{split} must hold integer labels 0..9")
+        out[f"x_{split}"] = np.ascontiguousarray(x, dtype=np.uint8)
+        out[f"y_{split}"] = y.reshape((len(x),) + src.label_shape).astype(np.uint8)
+    return out
+
+
+# -------------------------------------------------------------------------------- helpers
+
+
+def _digests(path: Path) -> dict[str, str]:
+    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            md5.update(chunk)
+            sha.update(chunk)
+    return {"md5": md5.hexdigest(), "sha256": sha.hexdigest()}
+
+
+def _temp_in(directory: Path, name: str) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=directory)
+    os.close(fd)
+    return Path(tmp)

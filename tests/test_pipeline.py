@@ -1,0 +1,176 @@
+"""Submissions graded for real: static analysis, TensorFlow in the local sandbox, the
+harness and scoring. Each bad input ends its own job with a clear verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, PROJECT, check
+from grader.models import Status
+
+BAD = FIXTURES / "bad"
+MANUAL = FIXTURES / "manual"
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("program", [3, 4])
+def test_reference_solution_scores_full_marks(grade_file, program):
+    r = grade_file(PROJECT / "reference" / f"program{program}" / "solution.py", program)
+    failed = [(c.id, c.message) for c in r.checks if not c.passed and c.weight > 0]
+    assert r.status == Status.ok, r.status_message
+    assert failed == []
+    assert r.marks == {"writeup": 5, "execution": 20, "viva": None}
+    assert r.dataset == "cifar10 (synthetic stand-in)"
+    fit = r.run.trace["fits"][-1]
+    assert fit["epochs_capped_to"] == 2 and fit["epochs_run"] == 2  # quick mode, as the rubric says
+    assert r.run.trace["dataset"]["n_train"] == 5000
+
+
+def test_manual_program3_as_printed(grade_file):
+    r = grade_file(MANUAL / "program3.py", 3)
+    assert r.status == Status.ok
+    acc = check(r, "accuracy.threshold")
+    assert acc.passed, acc.message
+    printed = check(r, "accuracy.printed_matches")
+    assert printed.passed and abs(printed.evidence["printed"] - printed.evidence["measured"]) < 0.01
+    assert check(r, "model.structure").passed
+    assert r.marks["execution"] == 20 and r.marks["writeup"] == 5
+
+
+def test_manual_program4_as_printed_under_keras3_names_the_removed_api(grade_file):
+    r = grade_file(MANUAL / "program4.py", 4)
+    # tensorflow.keras under Keras 3 still has the deprecated ImageDataGenerator, so the
+    # program stops at Adam(lr=...) on line 33
+    assert r.status == Status.error
+    assert "{'lr': 0.001} at line 33" in r.status_message and "was removed in Keras 3" in r.status_message
+    assert "learning_rate=" in r.status_message  # the replacement is named
+    api = check(r, "static.current_api")
+    assert not api.passed and "lr=" in api.message and "learning_rate" in api.hint
+    assert "ImageDataGenerator" in api.message and "RandomFlip" in api.hint
+    assert r.marks["execution"] <= 4  # did not run: Poor band
+
+
+def test_manual_program4_as_printed_under_legacy_keras(grade_file, rubrics):
+    rubrics.course.keras_flavour = "legacy"
+    r = grade_file(MANUAL / "program4.py", 4, rubrics=rubrics)
+    assert r.status == Status.ok, r.status_message
+    assert r.run.trace["frameworks"]["keras_flavour"] == "legacy"
+    improvement = check(r, "model.improvement")
+    assert improvement.passed
+    for technique in ("data augmentation", "batch normalisation", "dropout"):
+        assert technique in improvement.evidence
+    assert improvement.evidence["data augmentation"] == "ImageDataGenerator"
+    # tf-keras accepts lr= but ignores it: the student is told which rate really trained
+    assert "lr= is not a learning rate" in improvement.message
+    assert not check(r, "static.current_api").passed
+    # As in the manual's own printed run (accuracy 0.10 while the loss falls, 9.03% test):
+    # under tf-keras the training loss falls while accuracy stays at chance.
+    learns = check(r, "training.learns")
+    assert not learns.passed and "do not match" in learns.message
+    assert r.marks["execution"] <= 9
+
+
+# ---------------------------------------------------------------- diagnoses
+
+
+def test_binary_crossentropy_on_ten_way_softmax_is_named(grade_file):
+    src = (MANUAL / "program3.py").read_text().replace('"sparse_categorical_crossentropy"', '"binary_crossentropy"')
+    r = grade_file(src, 3)
+    c = check(r, "model.loss_matches_output")
+    assert not c.passed and "binary_crossentropy" in c.message and "10-way softmax" in c.message
+
+
+def test_loss_falls_while_accuracy_at_chance_names_a_mismatch(grade_file):
+    r = grade_file(BAD / "loss_falls_chance.py", 3)
+    assert r.status == Status.ok
+    learns = check(r, "training.learns")
+    assert not learns.passed and "do not match" in learns.message
+    assert not check(r, "accuracy.threshold").passed
+    assert r.marks["execution"] <= 9  # gated below Good
+
+
+def test_printed_accuracy_contradicted_by_measurement_is_flagged(grade_file):
+    src = (MANUAL / "program3.py").read_text().replace(
+        'print(f"Test accuracy: {test_accuracy * 100:.2f}%")', 'print("Test accuracy: 99.00%")')
+    r = grade_file(src, 3)
+    c = check(r, "accuracy.printed_matches")
+    assert not c.passed and c.evidence["printed"] == 0.99
+    assert any("printed accuracy 0.99 differs from measured" in f for f in r.flags)
+
+
+def test_never_trained_model_is_named(grade_file):
+    r = grade_file(BAD / "never_trained.py", 3)
+    c = check(r, "model.trained")
+    assert not c.passed and "never trained" in c.message
+    acc = check(r, "accuracy.threshold")
+    assert not acc.passed and "untrained" in acc.message
+    assert r.marks["execution"] <= 9
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_syntax_error_is_reported_with_line_and_not_run(grade_file):
+    r = grade_file(BAD / "syntax_error.py", 3)
+    assert r.status == Status.error and "SyntaxError" in r.status_message and "line" in r.status_message
+    assert r.run.trace is None  # never executed
+    assert r.marks["writeup"] <= 1 and r.marks["execution"] <= 4
+
+
+def test_missing_package_is_named(grade_file):
+    r = grade_file(BAD / "missing_package.py", 3)
+    assert r.status == Status.error
+    assert "nonexistent_dl_helpers" in r.status_message and "not installed" in r.status_message
+
+
+def test_shape_mismatch_mid_training_says_where(grade_file):
+    r = grade_file(BAD / "shape_mismatch.py", 3)
+    assert r.status == Status.error
+    assert "during model.fit" in r.status_message and "line 21" in r.status_message
+    exc = r.run.trace["exception"]
+    assert "10" in exc["message"] and "5" in exc["message"]  # the two shapes
+
+
+def test_infinite_loop_times_out(grade_file):
+    r = grade_file(BAD / "infinite_loop.py", 3, timeout_s=20)
+    assert r.status == Status.timeout and "20 s" in r.status_message
+    assert 20 <= r.run.wall_s < 40
+
+
+def test_memory_hog_is_stopped_as_oom(grade_file):
+    r = grade_file(BAD / "memory_hog.py", 3, memory_mb=1200)
+    assert r.status == Status.oom and "1200 MB" in r.status_message
+    assert r.run.peak_memory_mb > 1000
+
+
+def test_two_gigabytes_of_output_is_capped(grade_file):
+    r = grade_file(BAD / "huge_output.py", 3)
+    assert r.run.output_bytes > 2 * 10**9
+    assert r.run.output_truncated and len(r.run.stdout) < 300_000
+    assert "bytes of output not kept" in r.run.stdout
+    assert r.status == Status.error and "before training" in r.status_message  # sys.exit(0), no model
+
+
+def test_exit_before_training(grade_file):
+    r = grade_file(BAD / "exit_before_training.py", 3)
+    assert r.status == Status.error and "sys.exit(0) at line 20 before training" in r.status_message
+
+
+@pytest.mark.parametrize("name, reason", [("wrong_type.txt", "not a Python script"),
+                                          ("not_json.ipynb", "not JSON")])
+def test_unrunnable_files_are_rejected(grade_file, name, reason):
+    r = grade_file(BAD / name, 3, name=f"program3{Path(name).suffix}")
+    assert r.status == Status.rejected and reason in r.status_message
+    assert r.marks["writeup"] == 0 and r.marks["execution"] == 0
+
+
+def test_empty_folder_is_rejected(tmp_path, cache_dir, rubrics):
+    from grader.pipeline import grade
+    from grader.runners.local import LocalRunner
+    from grader.submissions import single_job
+
+    job = single_job(tmp_path, 3, "20CSEL76", "quick")
+    r = grade(job, rubrics, LocalRunner(), cache_dir, tmp_path / "a")
+    assert r.status == Status.rejected and "no file for program 3" in r.status_message
