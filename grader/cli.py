@@ -23,7 +23,7 @@ from grader.submissions import SubmissionError, class_jobs, programs_in, single_
 app = typer.Typer(help="Grades deep-learning lab programs: runs each submission unchanged in a sandbox, "
                        "checks it against the program's reference harness and turns the results into "
                        "the course manual's marks.", no_args_is_help=True, add_completion=False)
-app.add_typer(data_app, name="data")
+app.add_typer(data_app, name="data", short_help="Stage real datasets (CIFAR-10, MNIST) from downloaded files; show what is staged.")
 rubric_app = typer.Typer(help="Course and rubric files.", no_args_is_help=True)
 app.add_typer(rubric_app, name="rubric")
 out = Console()
@@ -32,6 +32,7 @@ err = Console(stderr=True)
 CourseOpt = typer.Option("20CSEL76", "--course", help="Course code: the folder under rubrics/ with course.yaml and programN.yaml.")
 RubricsOpt = typer.Option(None, "--rubrics", help="Use rubric files from this folder instead of rubrics/<course>/.")
 CacheOpt = typer.Option(None, "--cache", help="Dataset cache (staged real data, stand-ins); default $GRADER_CACHE or ~/.cache/grader.")
+FlavourOpt = typer.Option(None, "--keras-flavour", help="Override the course's Keras: 'keras3', or 'legacy' (Keras 2 through tf-keras) for the manual's Keras 2-era code.")
 FullOpt = typer.Option(False, "--full", help="Run the program as written (all epochs, all data) instead of the quick preview.")
 
 
@@ -40,11 +41,16 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _rubrics(course: str, folder: Optional[Path]):
+def _rubrics(course: str, folder: Optional[Path], flavour: Optional[str] = None):
+    if flavour not in (None, "keras3", "legacy"):
+        _fail(f"--keras-flavour must be 'keras3' or 'legacy', not {flavour!r}")
     try:
-        return load_rubrics(course, folder)
+        rubrics = load_rubrics(course, folder)
     except RubricError as e:
         _fail(str(e))
+    if flavour:
+        rubrics.course.keras_flavour = flavour
+    return rubrics
 
 
 MARK = {True: "[green]✓[/green]", False: "[red]✗[/red]"}
@@ -87,13 +93,14 @@ def check(
     full: bool = FullOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the machine-readable result object instead of the summary."),
     report_dir: Path = typer.Option(Path("grader-report"), "--out", help="Where to write the HTML report."),
+    keras_flavour: Optional[str] = FlavourOpt,
     course: str = CourseOpt, rubrics_dir: Optional[Path] = RubricsOpt, cache: Optional[Path] = CacheOpt,
 ) -> None:
     """Self-check one program before submitting: runs it in the local sandbox and previews its marks.
 
     Example: grader check program3.py
     """
-    rubrics = _rubrics(course, rubrics_dir)
+    rubrics = _rubrics(course, rubrics_dir, keras_flavour)
     try:
         job = single_job(path, program, course, "full" if full else "quick")
         rubrics.program(job.program)
@@ -139,14 +146,14 @@ def batch_cmd(
     program: Optional[list[int]] = typer.Option(None, "--program", "-p", help="Program(s) to grade; repeat for several. Default: every program found."),
     jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Submissions graded in parallel."),
     out_dir: Path = typer.Option(Path("reports"), "--out", help="Where mark sheets, index.html, marks.csv and the gradebook go."),
-    full: bool = FullOpt,
+    full: bool = FullOpt, keras_flavour: Optional[str] = FlavourOpt,
     course: str = CourseOpt, rubrics_dir: Optional[Path] = RubricsOpt, cache: Optional[Path] = CacheOpt,
 ) -> None:
     """Grade a whole class in the local sandbox; resumes where an interrupted run stopped.
 
     Example: grader batch submissions/ --program 4 --jobs 2
     """
-    rubrics = _rubrics(course, rubrics_dir)
+    rubrics = _rubrics(course, rubrics_dir, keras_flavour)
     try:
         programs = program or [p for p in programs_in(folder) if p in rubrics.programs]
         for p in programs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -40,7 +41,7 @@ def _add(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
     tar.addfile(info, io.BytesIO(payload))
 
 
-def make_cifar_tarball(path: Path, *, train_sizes=(4, 3, 4, 2, 5), test_size=6, skip=(), extra=None):
+def make_cifar_tarball(path: Path, *, train_sizes=(4, 3, 4, 2, 5), test_size=6, skip=()):
     """A tiny tarball in the exact cifar-10-python.tar.gz layout. Returns the batches."""
     batches = {}
     with tarfile.open(path, "w:gz") as tar:
@@ -55,8 +56,6 @@ def make_cifar_tarball(path: Path, *, train_sizes=(4, 3, 4, 2, 5), test_size=6, 
         # Other members of the real archive: never unpickled. This one would fail if it were.
         _add(tar, "cifar-10-batches-py/batches.meta", b"\x80\x02cno_such_module\ntrap\nq\x00.")
         _add(tar, "cifar-10-batches-py/readme.html", b"<html></html>")
-        for name, payload in (extra or {}).items():
-            _add(tar, name, payload)
     return batches
 
 
@@ -90,7 +89,8 @@ def test_stage_cifar10_layout_and_channel_order(tarball, cache):
 
     with np.load(staged.path, allow_pickle=False) as z:
         assert sorted(z.files) == ["x_test", "x_train", "y_test", "y_train"]
-        x_train, y_train, x_test, y_test = (z[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+        x_train, y_train = z["x_train"], z["y_train"]
+        x_test, y_test = z["x_test"], z["y_test"]
     assert x_train.shape == (18, 32, 32, 3) and x_train.dtype == np.uint8
     assert y_train.shape == (18, 1) and y_train.dtype == np.uint8
     assert x_test.shape == (6, 32, 32, 3) and y_test.shape == (6, 1)
@@ -136,7 +136,7 @@ def test_checksum_mismatch_names_expected_and_actual(tarball, cache):
 def test_matching_checksum_is_recorded_as_verified(tarball, cache, monkeypatch):
     path, _ = tarball
     src = data.SOURCES["cifar10"]
-    monkeypatch.setitem(data.SOURCES, "cifar10", type(src)(**{**src.__dict__, "digest": _md5(path)}))
+    monkeypatch.setitem(data.SOURCES, "cifar10", dataclasses.replace(src, digest=_md5(path)))
     staged = stage("cifar10", path, cache)
     assert staged.verified is True
     assert {s.name: s.verified for s in status(cache)} == {"cifar10": True, "mnist": None}
@@ -195,7 +195,8 @@ def test_failed_restage_keeps_the_earlier_file(tarball, cache, tmp_path):
         stage("cifar10", broken, cache, verify=False)
     assert first.path.read_bytes() == before
     assert (cache / "datasets" / "manifest.json").read_text() == manifest_before
-    assert sorted(p.name for p in (cache / "datasets").iterdir()) == ["cifar10.npz", "manifest.json"]
+    left = sorted(p.name for p in (cache / "datasets").iterdir())
+    assert left == ["cifar10.npz", "manifest.json"]
 
 
 def test_staged_cifar10_is_served_by_the_provider(tarball, cache):
@@ -299,7 +300,8 @@ def test_cli_checksum_error_exits_1(tarball, cache):
 
 def test_cli_stage_no_verify_and_status(tarball, cache):
     path, _ = tarball
-    result = runner.invoke(app, ["stage", "cifar10", str(path), "--no-verify", "--cache", str(cache)])
+    args = ["stage", "cifar10", str(path), "--no-verify", "--cache", str(cache)]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "staged cifar10: 18 training and 6 test images" in result.output
     assert "NO" in result.output

@@ -66,10 +66,11 @@ def test_manual_program4_as_printed_under_legacy_keras(grade_file, rubrics):
     assert "lr= is not a learning rate" in improvement.message
     assert not check(r, "static.current_api").passed
     # As in the manual's own printed run (accuracy 0.10 while the loss falls, 9.03% test):
-    # under tf-keras the training loss falls while accuracy stays at chance.
+    # under tf-keras the reported accuracy stays at chance while the loss falls. Whether the
+    # model itself learned varies from run to run; the mismatch is named either way.
     learns = check(r, "training.learns")
-    assert not learns.passed and "do not match" in learns.message
-    assert r.marks["execution"] <= 9
+    assert "do not match" in learns.message
+    assert max(learns.evidence["reported training accuracy"]) < 0.15
 
 
 # ---------------------------------------------------------------- diagnoses

@@ -288,3 +288,32 @@ def test_cifar10_standin_is_learnable_but_labels_matter(tmp_path):
     )
     assert results["labels"][0] > 0.5
     assert results["shuffled"][0] < 0.2
+
+
+@pytest.mark.slow
+def test_mnist_standin_is_learnable_by_a_small_mlp(tmp_path):
+    keras = pytest.importorskip("keras")
+    s = load("mnist", cache_dir=tmp_path, quick=True, quick_train=5000, quick_test=1000)
+    x_train = s.x_train.astype("float32") / 255.0
+    x_test = s.x_test.astype("float32") / 255.0
+    y_test = canonical_labels(s)
+    results = {}
+    shuffled = np.random.default_rng(1).permutation(s.y_train)
+    for label, y in (("labels", s.y_train), ("shuffled", shuffled)):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [
+                keras.Input(shape=(28, 28)),
+                keras.layers.Flatten(),
+                keras.layers.Dense(128, activation="relu"),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
+        model.compile(
+            optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
+        model.fit(x_train, y, epochs=2, batch_size=32, verbose=0)
+        results[label] = float(model.evaluate(x_test, y_test, verbose=0)[1])
+    print(f"\nmnist stand-in, MLP, 2 epochs on 5000: {results}")
+    assert results["labels"] > 0.8
+    assert results["shuffled"] < 0.2

@@ -115,8 +115,10 @@ def load(
     if real_path.is_file():
         arrays = _read_real(name, real_path)
         if quick:
-            x_tr, y_tr = _stratified(arrays["x_train"], arrays["y_train"], quick_train, seed, name, 1)
-            x_te, y_te = _stratified(arrays["x_test"], arrays["y_test"], quick_test, seed, name, 2)
+            x_tr, y_tr = _stratified(arrays["x_train"], arrays["y_train"], quick_train, seed,
+                                     name, 1)
+            x_te, y_te = _stratified(arrays["x_test"], arrays["y_test"], quick_test, seed,
+                                     name, 2)
             arrays = {"x_train": x_tr, "y_train": y_tr, "x_test": x_te, "y_test": y_te}
         return Served(name, "real", quick=bool(quick), **arrays)
 
@@ -164,7 +166,8 @@ def _normalise(name: str, arrays: dict[str, np.ndarray], origin: Path) -> dict[s
         ):
             raise ProviderError(f"{origin}: x_{split} must hold uint8 pixels, not {x.dtype}")
         out[f"x_{split}"] = np.ascontiguousarray(x, dtype=np.uint8)
-        out[f"y_{split}"] = np.ascontiguousarray(y.reshape((len(x),) + spec.label_shape), dtype=np.uint8)
+        y = y.reshape((len(x),) + spec.label_shape)
+        out[f"y_{split}"] = np.ascontiguousarray(y, dtype=np.uint8)
     return out
 
 

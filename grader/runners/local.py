@@ -67,12 +67,14 @@ def _pump(pipe, sink: CappedStream) -> None:
 
 
 @lru_cache(maxsize=1)
-def network_isolation() -> list[str] | None:
-    """A command prefix that gives the job its own empty network namespace, if permitted."""
+def namespaces() -> list[str] | None:
+    """A command prefix giving the job its own empty network namespace and its own PID
+    namespace (every process of the job dies with it), if this OS permits one."""
     unshare = shutil.which("unshare")
     if not unshare:
         return None
-    for prefix in ([unshare, "--net"], [unshare, "--net", "--map-root-user"]):
+    base = [unshare, "--net", "--pid", "--fork", "--kill-child"]
+    for prefix in (base, base + ["--map-root-user"]):
         try:
             if subprocess.run(prefix + ["true"], capture_output=True, timeout=10).returncode == 0:
                 return prefix
@@ -92,6 +94,7 @@ class Tree:
 
     def __init__(self, pid: int):
         self.pgid = pid  # the child called setsid() before exec
+        self.seen: dict[int, psutil.Process] = {}
         try:
             self.root: psutil.Process | None = psutil.Process(pid)
         except psutil.Error:
@@ -99,9 +102,11 @@ class Tree:
 
     def members(self) -> list[psutil.Process]:
         try:
-            return [self.root] + self.root.children(recursive=True) if self.root else []
+            found = [self.root] + self.root.children(recursive=True) if self.root else []
         except psutil.Error:
             return []
+        self.seen.update((p.pid, p) for p in found)
+        return found
 
     def rss_mb(self, members: list[psutil.Process]) -> float:
         total = 0
@@ -118,9 +123,10 @@ class Tree:
             os.killpg(self.pgid, signal.SIGKILL)
         except OSError:
             pass
-        for p in members:  # children that left the process group
+        for p in {**self.seen, **{p.pid: p for p in members}}.values():  # those that left the group
             try:
-                p.kill()
+                if p.is_running():  # compares create time too: never a recycled pid
+                    p.kill()
             except psutil.Error:
                 pass
 
@@ -160,9 +166,11 @@ class LocalRunner:
             "stdin": f"scripted: {len(plan.stdin)} line(s), then end of input",
             "matplotlib": "headless (Agg); figures shown are kept as pictures",
         }
-        prefix = network_isolation()
+        prefix = namespaces()
         protections["network"] = ("own empty network namespace (unshare)" if prefix else
                                   "off in Python only (socket guard): this OS does not permit a network namespace")
+        protections["leftovers"] = ("own PID namespace: no process outlives the job" if prefix else
+                                    "processes seen by the watchdog are killed when the job ends")
         cmd = (prefix or []) + [sys.executable, "-m", "grader.probe", str(config)]
         env = self._env(plan, home)
         half = plan.output_kb * 1024 // 2
