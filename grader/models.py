@@ -35,6 +35,7 @@ class Job(BaseModel):
     mode: Mode = "quick"
     folder: Path  # the student's submission folder (copied into the sandbox)
     entry: Path | None = None  # the script or notebook to run, relative to folder
+    files: list[Path] | None = None  # what to carry into the sandbox (relative); None = the whole folder
     content_hash: str = ""
     rejected_reason: str | None = None  # set when the submission cannot be run at all
 

@@ -14,6 +14,7 @@ from grader import data as datasets
 from grader.course import Rubrics
 from grader.harness.judge import judge
 from grader.harness.registry import harness_version
+from grader.probe import provider
 from grader.models import GradeResult, Job, RunRecord, StaticReport, Status
 from grader.runners.base import RunPlan, Runner
 from grader.scoring import score
@@ -43,7 +44,7 @@ def data_state(rubrics: Rubrics, program: int, cache_dir: Path) -> str:
     name = rubrics.program(program).dataset
     staged = {s.name: s for s in datasets.status(cache_dir)}.get(name)
     if not staged or not staged.staged:
-        return f"{name}:standin"
+        return f"{name}:standin:v{provider.STANDIN_VERSION}"
     stat = Path(staged.path).stat()
     return f"{name}:staged:{stat.st_size}:{stat.st_mtime_ns}"
 

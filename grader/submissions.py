@@ -15,6 +15,7 @@ RUNNABLE = (".py", ".ipynb")
 PROGRAM_NAME = re.compile(r"(?:program|prog|lab|exp|experiment|p)[\s_\-]*0*(\d{1,2})(?!\d)", re.I)
 SKIP_DIRS = {".git", "__pycache__", ".ipynb_checkpoints", "venv", ".venv", "node_modules"}
 MAX_FILE_BYTES = 50 * 2**20
+MAX_SIBLINGS = 50  # a single checked file brings at most this many small files beside it
 
 
 class SubmissionError(ValueError):
@@ -26,8 +27,10 @@ def program_of(path: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def folder_files(folder: Path) -> list[Path]:
+def folder_files(folder: Path, files: list[Path] | None = None) -> list[Path]:
     """The files a job carries into the sandbox (small ones, no caches or VCS folders)."""
+    if files is not None:
+        return [folder / f for f in files]
     out = []
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder)
@@ -38,10 +41,10 @@ def folder_files(folder: Path) -> list[Path]:
     return out
 
 
-def content_hash(folder: Path, entry: Path, other_entries: set[Path]) -> str:
+def content_hash(folder: Path, entry: Path, other_entries: set[Path], files: list[Path] | None = None) -> str:
     """Hash of the entry and the supporting files (not the student's other programs)."""
     h = hashlib.sha256()
-    for p in folder_files(folder):
+    for p in folder_files(folder, files):
         if p in other_entries:
             continue
         h.update(str(p.relative_to(folder)).encode() + b"\0")
@@ -74,16 +77,25 @@ def entries_by_program(folder: Path) -> dict[int, Path]:
     return found
 
 
+def sibling_files(entry: Path) -> list[Path]:
+    """For a file checked on its own: it and the small data files beside it (images, CSVs),
+    never the whole folder it happens to sit in (a home or /tmp)."""
+    siblings = [p for p in sorted(entry.parent.iterdir())
+                if p.is_file() and not p.is_symlink() and p != entry and p.suffix not in RUNNABLE
+                and not p.name.startswith(".") and p.stat().st_size <= MAX_FILE_BYTES]
+    return [Path(entry.name)] + [Path(p.name) for p in siblings[:MAX_SIBLINGS]]
+
+
 def make_job(student: str, name: str, program: int, folder: Path, entry: Path | None,
-             course: str, mode: Mode, others: set[Path] = frozenset()) -> Job:
-    job = Job(student=student, name=name, program=program, course=course, mode=mode, folder=folder)
+             course: str, mode: Mode, others: set[Path] = frozenset(), files: list[Path] | None = None) -> Job:
+    job = Job(student=student, name=name, program=program, course=course, mode=mode, folder=folder, files=files)
     if entry is None:
         job.rejected_reason = f"no file for program {program} (looked for program{program}.py or .ipynb)"
         job.content_hash = "missing"
         return job
     job.entry = entry.relative_to(folder)
     job.rejected_reason = rejection(entry)
-    job.content_hash = content_hash(folder, entry, set(others))
+    job.content_hash = content_hash(folder, entry, set(others), files)
     return job
 
 
@@ -109,7 +121,7 @@ def single_job(path: Path, program: int | None, course: str, mode: Mode) -> Job:
     program = program or program_of(path)
     if program is None:
         raise SubmissionError(f"{path.name}: cannot tell which program this is from its name; pass --program N")
-    return make_job("self-check", "", program, path.parent, path, course, mode)
+    return make_job("self-check", "", program, path.parent, path, course, mode, files=sibling_files(path))
 
 
 def read_roster(folder: Path) -> dict[str, str]:

@@ -70,6 +70,8 @@ def steps(ctx: Context, params: dict) -> Outcome:
 @check("static.current_api", "Uses current Keras APIs")
 def current_api(ctx: Context, params: dict) -> Outcome:
     found = ctx.static.removed_apis
+    if not ctx.static.parses:
+        return Outcome(False, "could not be read", score=0.0)
     if not found:
         return Outcome(True, "no API that Keras 3 removed")
     names = "; ".join(f"{f['api']} (line {f['line']})" for f in found)
@@ -257,6 +259,9 @@ def learns(ctx: Context, params: dict) -> Outcome:
         ((reported[-1], "training accuracy") if reported else (None, ""))
     if acc is None:
         return not_run(ctx) or Outcome(False, "no accuracy could be measured", evidence=ctx.measurement or {})
+    if measured is not None and not ctx.measurement.get("trained", True):
+        return Outcome(False, f"the model was never trained: it measures {acc:.1%} as it was built",
+                       hint="train the model before evaluating it", score=0.0)
     margin = params.get("margin", 0.05)
     losses = finite(ctx.history.get("loss", []))
     falling = len(losses) >= 2 and losses[-1] < losses[0] * 0.95

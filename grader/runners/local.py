@@ -131,6 +131,16 @@ class Tree:
                 pass
 
 
+def copy_submission(job: Job, dest: Path) -> None:
+    """The job's own files only: the listed ones, or its folder without caches and VCS data."""
+    from grader.submissions import folder_files
+
+    for src in folder_files(job.folder, job.files):
+        target = dest / src.relative_to(job.folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+
+
 class LocalRunner:
     name = "local"
 
@@ -150,7 +160,7 @@ class LocalRunner:
 
     def _run_in(self, work: Path, job: Job, plan: RunPlan, artifacts_to: Path) -> RunRecord:
         folder, out, artifacts, home = work / "submission", work / "out", work / "out" / "artifacts", work / "home"
-        shutil.copytree(job.folder, folder, symlinks=False, ignore=shutil.ignore_patterns(".git", "__pycache__"))
+        copy_submission(job, folder)
         for d in (artifacts, home):
             d.mkdir(parents=True)
         config = out / "config.json"
