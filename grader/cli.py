@@ -22,7 +22,8 @@ from grader.submissions import SubmissionError, class_jobs, programs_in, single_
 
 app = typer.Typer(help="Grades deep-learning lab programs: runs each submission unchanged in a sandbox, "
                        "checks it against the program's reference harness and turns the results into "
-                       "the course manual's marks.", no_args_is_help=True, add_completion=False)
+                       "the course manual's marks.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_show_locals=False)
 app.add_typer(data_app, name="data", short_help="Stage real datasets (CIFAR-10, MNIST) from downloaded files; show what is staged.")
 rubric_app = typer.Typer(help="Course and rubric files.", no_args_is_help=True)
 app.add_typer(rubric_app, name="rubric")

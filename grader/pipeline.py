@@ -50,7 +50,7 @@ def data_state(rubrics: Rubrics, program: int, cache_dir: Path) -> str:
 
 
 def grade_key(job: Job, rubrics: Rubrics, cache_dir: Path) -> str:
-    parts = [job.content_hash, str(job.program), job.course, job.mode, rubrics.version(job.program)
+    parts = [job.student, job.content_hash, str(job.program), job.course, job.mode, rubrics.version(job.program)
              if job.program in rubrics.programs else "no-rubric", harness_version(),
              rubrics.course.keras_flavour, data_state(rubrics, job.program, cache_dir)
              if job.program in rubrics.programs else ""]

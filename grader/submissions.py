@@ -159,6 +159,8 @@ def class_jobs(folder: Path, programs: list[int], course: str, mode: Mode) -> li
 
 def programs_in(folder: Path) -> list[int]:
     """Every program number that some student in the class submitted."""
+    if not Path(folder).is_dir():
+        raise SubmissionError(f"{folder}: not a folder of student submissions")
     found = set()
     for student_dir in Path(folder).iterdir():
         if student_dir.is_dir():
