@@ -103,3 +103,12 @@ def test_job_folder_is_removed(tmp_path):
     after = set(glob.glob(os.path.join(tempfile.gettempdir(), "grader-job-*")))
     assert after <= before
     assert not (tmp_path / "sub" / "scratch.txt").exists()  # the student's folder is untouched
+
+
+def test_reference_solutions_are_not_importable(tmp_path):
+    r = run(tmp_path, """
+        import importlib.util, sys
+        print("reference importable:", importlib.util.find_spec("reference") is not None)
+        print("probe importable:", importlib.util.find_spec("grader.probe") is not None)
+    """)
+    assert "reference importable: False" in r.stdout and "probe importable: True" in r.stdout

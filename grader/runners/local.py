@@ -161,8 +161,11 @@ class LocalRunner:
     def _run_in(self, work: Path, job: Job, plan: RunPlan, artifacts_to: Path) -> RunRecord:
         folder, out, artifacts, home = work / "submission", work / "out", work / "out" / "artifacts", work / "home"
         copy_submission(job, folder)
-        for d in (artifacts, home):
+        for d in (artifacts, home, work / "lib"):
             d.mkdir(parents=True)
+        # Only the grader package goes on the job's import path, not the project (whose
+        # reference/ folder holds the solutions).
+        (work / "lib" / "grader").symlink_to(PACKAGE_DIR, target_is_directory=True)
         config = out / "config.json"
         config.write_text(json.dumps(probe_config(plan, folder / plan.entry, out, artifacts)))
 
@@ -182,7 +185,7 @@ class LocalRunner:
         protections["leftovers"] = ("own PID namespace: no process outlives the job" if prefix else
                                     "processes seen by the watchdog are killed when the job ends")
         cmd = (prefix or []) + [sys.executable, "-m", "grader.probe", str(config)]
-        env = self._env(plan, home)
+        env = self._env(plan, home, work / "lib")
         half = plan.output_kb * 1024 // 2
         streams = {"stdout": CappedStream(half), "stderr": CappedStream(half)}
 
@@ -220,12 +223,12 @@ class LocalRunner:
         )
 
     @staticmethod
-    def _env(plan: RunPlan, home: Path) -> dict[str, str]:
+    def _env(plan: RunPlan, home: Path, lib: Path) -> dict[str, str]:
         keep = ("PATH", "LANG", "LC_ALL", "TZ", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT")
         env = {k: v for k, v in os.environ.items() if k in keep}
         env.update({
             "HOME": str(home), "KERAS_HOME": str(home / ".keras"), "MPLBACKEND": "Agg",
-            "MPLCONFIGDIR": str(home / ".mpl"), "PYTHONPATH": str(PACKAGE_DIR.parent),
+            "MPLCONFIGDIR": str(home / ".mpl"), "PYTHONPATH": str(lib),
             "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
             "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONIOENCODING": "utf-8",
         })
