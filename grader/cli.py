@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from grader import batch as batch_mod
 from grader.cli_data import app as data_app
+from grader.cli_marks import app as marks_app
 from grader.course import RubricError, load_rubrics
 from grader.data import default_cache_dir
 from grader.models import GradeResult, Status
@@ -25,6 +26,7 @@ app = typer.Typer(help="Grades deep-learning lab programs: runs each submission 
                        "the course manual's marks.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False)
 app.add_typer(data_app, name="data", short_help="Stage real datasets (CIFAR-10, MNIST) from downloaded files; show what is staged.")
+app.add_typer(marks_app, name="marks", short_help="Enter Viva, Project, Demonstration and Report marks; override automatic marks with a reason.")
 rubric_app = typer.Typer(help="Course and rubric files.", no_args_is_help=True)
 app.add_typer(rubric_app, name="rubric")
 out = Console()
@@ -34,6 +36,7 @@ CourseOpt = typer.Option("20CSEL76", "--course", help="Course code: the folder u
 RubricsOpt = typer.Option(None, "--rubrics", help="Use rubric files from this folder instead of rubrics/<course>/.")
 CacheOpt = typer.Option(None, "--cache", help="Dataset cache (staged real data, stand-ins); default $GRADER_CACHE or ~/.cache/grader.")
 FlavourOpt = typer.Option(None, "--keras-flavour", help="Override the course's Keras: 'keras3', or 'legacy' (Keras 2 through tf-keras) for the manual's Keras 2-era code.")
+AssessmentOpt = typer.Option("record", "--assessment", help="Which marks to give: record (weekly entry, W5+E20+V5), internal (internal test) or see (semester end exam, Part A); the checks are the same.")
 FullOpt = typer.Option(False, "--full", help="Run the program as written (all epochs, all data) instead of the quick preview.")
 
 
@@ -52,6 +55,12 @@ def _rubrics(course: str, folder: Optional[Path], flavour: Optional[str] = None)
     if flavour:
         rubrics.course.keras_flavour = flavour
     return rubrics
+
+
+def _assessment(rubrics, name: str) -> str:
+    if name not in rubrics.course.assessments:
+        raise RubricError(f"--assessment must be one of {', '.join(rubrics.course.assessments)}, not {name!r}")
+    return name
 
 
 MARK = {True: "[green]✓[/green]", False: "[red]✗[/red]"}
@@ -94,7 +103,7 @@ def check(
     full: bool = FullOpt,
     as_json: bool = typer.Option(False, "--json", help="Print the machine-readable result object instead of the summary."),
     report_dir: Path = typer.Option(Path("grader-report"), "--out", help="Where to write the HTML report."),
-    keras_flavour: Optional[str] = FlavourOpt,
+    keras_flavour: Optional[str] = FlavourOpt, assessment: str = AssessmentOpt,
     course: str = CourseOpt, rubrics_dir: Optional[Path] = RubricsOpt, cache: Optional[Path] = CacheOpt,
 ) -> None:
     """Self-check one program before submitting: runs it in the local sandbox and previews its marks.
@@ -105,6 +114,7 @@ def check(
     try:
         job = single_job(path, program, course, "full" if full else "quick")
         rubrics.program(job.program)
+        job.assessment = _assessment(rubrics, assessment)
     except (SubmissionError, RubricError) as e:
         _fail(str(e))
     cache_dir = cache or default_cache_dir()
@@ -147,7 +157,7 @@ def batch_cmd(
     program: Optional[list[int]] = typer.Option(None, "--program", "-p", help="Program(s) to grade; repeat for several. Default: every program found."),
     jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Submissions graded in parallel."),
     out_dir: Path = typer.Option(Path("reports"), "--out", help="Where mark sheets, index.html, marks.csv and the gradebook go."),
-    full: bool = FullOpt, keras_flavour: Optional[str] = FlavourOpt,
+    full: bool = FullOpt, keras_flavour: Optional[str] = FlavourOpt, assessment: str = AssessmentOpt,
     course: str = CourseOpt, rubrics_dir: Optional[Path] = RubricsOpt, cache: Optional[Path] = CacheOpt,
 ) -> None:
     """Grade a whole class in the local sandbox; resumes where an interrupted run stopped.
@@ -160,6 +170,8 @@ def batch_cmd(
         for p in programs:
             rubrics.program(p)
         job_list = class_jobs(folder, programs, course, "full" if full else "quick")
+        for job in job_list:
+            job.assessment = _assessment(rubrics, assessment)
     except (SubmissionError, RubricError) as e:
         _fail(str(e))
     if not job_list:

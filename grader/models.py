@@ -37,6 +37,7 @@ class Job(BaseModel):
     entry: Path | None = None  # the script or notebook to run, relative to folder
     files: list[Path] | None = None  # what to carry into the sandbox (relative); None = the whole folder
     content_hash: str = ""
+    assessment: str = "record"  # record | internal | see: which table turns checks into marks
     rejected_reason: str | None = None  # set when the submission cannot be run at all
 
     @property
@@ -108,6 +109,7 @@ class AttributeMark(BaseModel):
     band: str | None = None
     manual: bool = False
     capped_by: str | None = None  # the check that kept the mark below a band
+    override_reason: str | None = None  # faculty replaced the automatic mark, and why
 
 
 class GradeResult(BaseModel):

@@ -50,7 +50,7 @@ def data_state(rubrics: Rubrics, program: int, cache_dir: Path) -> str:
 
 
 def grade_key(job: Job, rubrics: Rubrics, cache_dir: Path) -> str:
-    parts = [job.student, job.content_hash, str(job.program), job.course, job.mode, rubrics.version(job.program)
+    parts = [job.student, job.content_hash, str(job.program), job.course, job.mode, job.assessment, rubrics.version(job.program)
              if job.program in rubrics.programs else "no-rubric", harness_version(),
              rubrics.course.keras_flavour, data_state(rubrics, job.program, cache_dir)
              if job.program in rubrics.programs else ""]
@@ -79,13 +79,13 @@ def grade(job: Job, rubrics: Rubrics, runner: Runner, cache_dir: Path, artifacts
                else unparsable_run(static))
     checks = judge(job, rubric, static, run if run.status != Status.rejected else None)
     gates = {c.id: c.gate for c in rubric.checks}
-    attributes = score(checks, rubrics.course, gates)
+    attributes = score(checks, rubrics.course, gates, job.assessment)
     trace = run.trace or {}
     dataset = trace.get("dataset") or {}
     flags = [c.flag for c in checks if c.flag] + [n for n in trace.get("notes", []) if "network" in n]
     return GradeResult(
         student=job.student, name=job.name, program=job.program, title=rubric.title, course=job.course,
-        mode=job.mode, status=run.status, status_message=run.message,
+        mode=job.mode, assessment=job.assessment, status=run.status, status_message=run.message,
         marks={a.attribute: a.mark for a in attributes}, max={a.attribute: a.max for a in attributes},
         attributes=attributes, checks=checks, flags=flags,
         dataset=dataset.get("description", ""), quick_limits=quick_limits(job, rubrics),
