@@ -15,7 +15,7 @@ from typing import Callable
 
 from grader.course import Rubrics
 from grader.gradebook import Gradebook
-from grader.models import GradeResult, Job, Status
+from grader.models import GradeResult, Job
 from grader.pipeline import grade, grade_key
 from grader.reports import write_index, write_marks_csv, write_sheet
 from grader.runners.base import Runner
@@ -112,7 +112,3 @@ def summary(outcome: BatchOutcome) -> dict[str, int]:
     for r in outcome.results:
         counts[r.status.value] = counts.get(r.status.value, 0) + 1
     return counts
-
-
-def failed(result: GradeResult) -> bool:
-    return result.status != Status.ok

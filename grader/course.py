@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -223,10 +222,6 @@ class Rubrics(BaseModel):
         h = hashlib.sha256(self.digests["course.yaml"].encode())
         h.update(self.digests[f"program{program}.yaml"].encode())
         return h.hexdigest()[:16]
-
-    @cached_property
-    def known_check_ids(self) -> set[str]:
-        return {c.id for p in self.programs.values() for c in p.checks}
 
 
 def _read_yaml(path: Path) -> tuple[Any, str]:

@@ -87,6 +87,3 @@ class Gradebook:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
-
-    def count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM results").fetchone()[0]

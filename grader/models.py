@@ -40,10 +40,6 @@ class Job(BaseModel):
     assessment: str = "record"  # record | internal | see: which table turns checks into marks
     rejected_reason: str | None = None  # set when the submission cannot be run at all
 
-    @property
-    def kind(self) -> str:
-        return "notebook" if self.entry and self.entry.suffix == ".ipynb" else "script"
-
 
 # ---------------------------------------------------------------- static analysis
 
