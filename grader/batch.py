@@ -63,7 +63,8 @@ def run_batch(jobs: list[Job], rubrics: Rubrics, runner: Runner, out: Path, cach
         lock = threading.Lock()
 
         def work(job: Job, key: str) -> GradeResult:
-            return grade(job, rubrics, runner, cache_dir, artifacts_dir(out, key), key=key)
+            return grade(job, rubrics, runner, cache_dir, artifacts_dir(out, key), key=key,
+                         parallel_jobs=jobs_in_parallel)
 
         pool = ThreadPoolExecutor(max_workers=max(1, jobs_in_parallel))
         pending: dict[Future, str] = {}

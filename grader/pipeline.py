@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from grader.scoring import score
 from grader.static import analyse
 
 
-def plan_for(job: Job, rubrics: Rubrics, cache_dir: Path) -> RunPlan:
+def plan_for(job: Job, rubrics: Rubrics, cache_dir: Path, parallel_jobs: int = 1) -> RunPlan:
     rubric = rubrics.program(job.program)
     limits = rubric.limits
     return RunPlan(
@@ -29,7 +30,8 @@ def plan_for(job: Job, rubrics: Rubrics, cache_dir: Path) -> RunPlan:
         keras_flavour=rubrics.course.keras_flavour, dataset=rubric.dataset,
         epochs_cap=limits.quick.epochs, quick_train=limits.quick.train, quick_test=limits.quick.test,
         stdin=rubric.stdin, timeout_s=limits.quick.timeout_s if job.mode == "quick" else limits.full.timeout_s,
-        memory_mb=limits.memory_mb, output_kb=limits.output_kb, cache_dir=str(cache_dir))
+        memory_mb=limits.memory_mb, output_kb=limits.output_kb, cache_dir=str(cache_dir),
+        cpu_threads=max(1, (os.cpu_count() or 1) // parallel_jobs) if parallel_jobs > 1 else None)
 
 
 def quick_limits(job: Job, rubrics: Rubrics) -> dict:
@@ -69,13 +71,13 @@ def unparsable_run(static: StaticReport) -> RunRecord:
 
 
 def grade(job: Job, rubrics: Rubrics, runner: Runner, cache_dir: Path, artifacts_to: Path,
-          key: str | None = None) -> GradeResult:
+          key: str | None = None, parallel_jobs: int = 1) -> GradeResult:
     rubric = rubrics.program(job.program)
     if job.rejected_reason:
         static, run = StaticReport(parses=False), rejected_run(job)
     else:
         static = analyse(job.folder / job.entry, rubric.required_steps)
-        run = (runner.run(job, plan_for(job, rubrics, cache_dir), artifacts_to) if static.parses
+        run = (runner.run(job, plan_for(job, rubrics, cache_dir, parallel_jobs), artifacts_to) if static.parses
                else unparsable_run(static))
     checks = judge(job, rubric, static, run if run.status != Status.rejected else None)
     gates = {c.id: c.gate for c in rubric.checks}

@@ -29,6 +29,7 @@ class RunPlan(BaseModel):
     memory_mb: int
     output_kb: int
     max_processes: int = 256
+    cpu_threads: int | None = None  # compute threads per job (frameworks' thread pools); None = all cores
     cache_dir: str
 
 

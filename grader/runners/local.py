@@ -234,6 +234,10 @@ class LocalRunner:
         })
         if plan.keras_flavour == "legacy":
             env["TF_USE_LEGACY_KERAS"] = "1"
+        if plan.cpu_threads:  # parallel jobs share the cores instead of each claiming all
+            for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+                env[var] = str(plan.cpu_threads)
+            env["TF_NUM_INTEROP_THREADS"] = "1"
         return env
 
     @staticmethod
