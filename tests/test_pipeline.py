@@ -176,3 +176,48 @@ def test_empty_folder_is_rejected(tmp_path, cache_dir, rubrics):
     job = single_job(tmp_path, 3, "20CSEL76", "quick")
     r = grade(job, rubrics, LocalRunner(), cache_dir, tmp_path / "a")
     assert r.status == Status.rejected and "no file for program 3" in r.status_message
+
+
+# ---------------------------------------------------------------- notebooks and full mode
+
+
+def notebook(cells: list[str]):
+    import nbformat
+
+    return nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]))
+
+
+def test_notebook_runs_its_code_cells_and_skips_shell_lines(grade_file):
+    source = (MANUAL / "program3.py").read_text().split("# Define a simple CNN model")
+    nb = notebook(["!pip install tensorflow\n%matplotlib inline\n" + source[0], "# Define a simple CNN model" + source[1]])
+    r = grade_file(nb, 3, name="program3.ipynb")
+    assert r.status == Status.ok, r.status_message
+    assert any("2 shell/magic line(s)" in n for n in r.run.trace["notes"])
+    assert check(r, "accuracy.threshold").passed
+
+
+def test_notebook_error_names_the_cell(grade_file):
+    nb = notebook(["from tensorflow import keras\n(x, y), (xt, yt) = keras.datasets.cifar10.load_data()",
+                   "print(x.shape)", "x = x / 255.0\nmodel = keras.Sequential([keras.layers.Dense(10)])\nmodel.fitt(x, y)"])
+    r = grade_file(nb, 3, name="program3.ipynb")
+    assert r.status == Status.error
+    assert "in cell 3 ('x = x / 255.0'), line 3" in r.status_message and "fitt" in r.status_message
+
+
+def test_full_mode_serves_all_data_and_keeps_the_epochs(grade_file):
+    src = """
+from tensorflow import keras
+(x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.AveragePooling2D(8), keras.layers.Flatten(),
+                          keras.layers.Dense(10, activation="softmax")])
+model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(x_train / 255.0, y_train, epochs=3, batch_size=512, verbose=2)
+print(model.evaluate(x_test / 255.0, y_test, verbose=0))
+"""
+    r = grade_file(src, 3, mode="full")
+    assert r.status == Status.ok, r.status_message
+    assert r.mode == "full" and r.quick_limits == {}
+    assert r.run.trace["dataset"]["n_train"] == 50000 and r.run.trace["dataset"]["n_test"] == 10000
+    fit = r.run.trace["fits"][0]
+    assert fit["epochs_run"] == 3 and "epochs_capped_to" not in fit
+    assert check(r, "accuracy.threshold").evidence["mode"] == "full"
