@@ -39,6 +39,7 @@ from grader.manual import ManualMark, record  # noqa: E402
 from grader.models import CheckResult, GradeResult, RunRecord, StaticReport, Status  # noqa: E402
 from grader.report import regenerate  # noqa: E402
 from grader.reports import training_curve_png, write_sheet  # noqa: E402
+from grader.reports.curves import save_curve  # noqa: E402
 from grader.scoring import score  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -99,7 +100,9 @@ def make_result(rng: random.Random, rubrics, usn: str, name: str, program: int, 
                                                 "train": True, "evaluate": True}, imports=["tensorflow"]))
 
 
-def build_gradebook(path: Path, students: int, programs: int, seed: int = 7) -> tuple[dict[str, str], int]:
+def build_gradebook(path: Path, students: int, programs: int, artifacts: Path,
+                    seed: int = 7) -> tuple[dict[str, str], int]:
+    """The gradebook and, as grading leaves them, each job's artifacts (its training curve)."""
     rubrics = load_rubrics(COURSE)
     rng = random.Random(seed)
     roster = {f"1GA20CS{i:03d}": f"Student {i:03d}" for i in range(1, students + 1)}
@@ -113,13 +116,17 @@ def build_gradebook(path: Path, students: int, programs: int, seed: int = 7) -> 
     with Gradebook(path) as book:
         for usn, name in roster.items():
             for p in range(1, programs + 1):
-                book.put(make_result(rng, rubrics, usn, name, p, "record", f"2024-01-01T10:{p:02d}:00"))
+                result = make_result(rng, rubrics, usn, name, p, "record", f"2024-01-01T10:{p:02d}:00")
+                book.put(result)
+                save_curve(result.run.trace, artifacts / result.grade_key)
                 n += 1
                 if rng.random() < 0.9:
                     mm(usn, "record", p, "viva", rng.randint(0, 5))
             for assessment in ("internal", "see"):
-                book.put(make_result(rng, rubrics, usn, name, rng.randint(1, programs), assessment,
-                                     "2024-01-01T11:00:00"))
+                result = make_result(rng, rubrics, usn, name, rng.randint(1, programs), assessment,
+                                     "2024-01-01T11:00:00")
+                book.put(result)
+                save_curve(result.run.trace, artifacts / result.grade_key)
                 n += 1
             table_max = {"internal": 10, "see": 10}
             for assessment in ("internal", "see"):
@@ -152,11 +159,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     rubrics = load_rubrics(COURSE)
+    load_start = list(os.getloadavg())  # other work on the machine skews the figures
     work = Path(tempfile.mkdtemp(prefix="bench-report-"))
     try:
         book = work / "gradebook.sqlite"
         t = time.perf_counter()
-        roster, n = build_gradebook(book, args.students, args.programs)
+        roster, n = build_gradebook(book, args.students, args.programs, work / "artifacts")
         build_s = time.perf_counter() - t
         print(f"synthetic gradebook: {args.students} students × {args.programs} programs + internal + SEE "
               f"= {n} results ({build_s:.1f} s to build)")
@@ -169,6 +177,7 @@ def main() -> None:
         for i in range(args.repeat):
             out = work / f"cold{i}"
             shutil.copy(book, out.with_suffix(".sqlite"))
+            shutil.copytree(work / "artifacts", out / ".artifacts")  # what grading left behind
             t = time.perf_counter()
             outcome = regenerate(out.with_suffix(".sqlite"), rubrics, out, roster)
             cold.append(time.perf_counter() - t)
@@ -193,7 +202,8 @@ def main() -> None:
         print(f"after one program's viva entered: {after_viva:.2f} s ({outcome.program_sheets_drawn} drawn)")
 
         figures = {
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                        "load_average_at_start": load_start, "load_average_at_end": list(os.getloadavg())},
             "class": {"students": args.students, "programs": args.programs, "results": n},
             "curve_png_s": round(curve, 4),
             "program_sheet_s": round(one_sheet, 4),

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from grader import batch as batch_mod
 from grader.cli_data import app as data_app
 from grader.cli_marks import app as marks_app
+from grader.cli_report import report as report_cmd
 from grader.course import RubricError, load_rubrics
 from grader.data import default_cache_dir
 from grader.models import GradeResult, Status
@@ -27,6 +28,7 @@ app = typer.Typer(help="Grades deep-learning lab programs: runs each submission 
                   pretty_exceptions_show_locals=False)
 app.add_typer(data_app, name="data", short_help="Stage real datasets (CIFAR-10, MNIST) from downloaded files; show what is staged.")
 app.add_typer(marks_app, name="marks", short_help="Enter Viva, Project, Demonstration and Report marks; override automatic marks with a reason.")
+app.command("report")(report_cmd)
 rubric_app = typer.Typer(help="Course and rubric files.", no_args_is_help=True)
 app.add_typer(rubric_app, name="rubric")
 out = Console()

@@ -77,6 +77,8 @@ def report(
     out.print(f"Program sheets: {outcome.program_sheets_drawn} drawn, {outcome.program_sheets_unchanged} unchanged "
               f"({out_dir}/<USN>/program<N>.html; internal test and SEE under {out_dir}/internal/ and "
               f"{out_dir}/see/)", highlight=False)
+    for failure in outcome.program_sheet_failures:
+        err.print(f"[red]program sheet not written:[/red] {failure}", highlight=False)
     out.print(f"Course sheets: {outcome.course_sheets} ({out_dir}/<USN>/course.html)", highlight=False)
     out.print(f"Class report: {outcome.class_report}\nPortal CSV:   {outcome.portal_csv}\n"
               f"Index:        {outcome.index}\nMarks:        {outcome.marks_csv}", highlight=False)

@@ -65,11 +65,18 @@ def ensure_schema(book: Gradebook) -> None:
 
 
 def _table(rubrics: Rubrics, assessment: str) -> dict[str, AttributeSpec]:
+    """The attributes an assessment's marks may have. Where the manual gives two tables
+    (the internal test), a mark is accepted up to the larger maximum; the semester report
+    then counts it against the table in use and lists any mark that does not fit."""
     course = rubrics.course
     if assessment in STANDALONE:
         return course.rubric_tables[STANDALONE[assessment]]
     if assessment in course.assessments:
-        return course.table(assessment)
+        table = dict(course.table(assessment))
+        for name, spec in course.table(assessment, alternative=True).items():
+            if name not in table or spec.max > table[name].max:
+                table[name] = spec
+        return table
     raise MarksError(f"unknown assessment {assessment!r} (have: "
                      f"{', '.join(list(course.assessments) + list(STANDALONE))})")
 

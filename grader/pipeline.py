@@ -16,6 +16,7 @@ from grader.course import Rubrics
 from grader.harness.judge import judge
 from grader.harness.registry import harness_version
 from grader.probe import provider
+from grader.reports.curves import save_curve
 from grader.models import GradeResult, Job, RunRecord, StaticReport, Status
 from grader.runners.base import RunPlan, Runner
 from grader.scoring import score
@@ -83,6 +84,7 @@ def grade(job: Job, rubrics: Rubrics, runner: Runner, cache_dir: Path, artifacts
     gates = {c.id: c.gate for c in rubric.checks}
     attributes = score(checks, rubrics.course, gates, job.assessment)
     trace = run.trace or {}
+    save_curve(trace, artifacts_to)
     dataset = trace.get("dataset") or {}
     flags = [c.flag for c in checks if c.flag] + [n for n in trace.get("notes", []) if "network" in n]
     return GradeResult(

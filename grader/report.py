@@ -50,6 +50,7 @@ class ReportOutcome:
     results: int = 0  # latest results, one per student, assessment and program
     program_sheets_drawn: int = 0
     program_sheets_unchanged: int = 0
+    program_sheet_failures: list[str] = field(default_factory=list)  # sheets that could not be drawn, and why
     course_sheets: int = 0
     index: Path | None = None
     marks_csv: Path | None = None
@@ -112,17 +113,15 @@ def _listing(folder: Path | None) -> str:
     return "\n".join(items)
 
 
-def _sheet_root(out_dir: Path, result: GradeResult) -> Path:
-    """Record sheets at out_dir/<usn>/program<N>.html (where grader batch puts them); the
-    other assessments under out_dir/<assessment>/ so a program's internal test or SEE sheet
-    never overwrites its weekly entry's."""
-    return out_dir if result.assessment == "record" else out_dir / result.assessment
-
-
-def _draw(task: tuple[str, str, str | None]) -> str:
+def _draw(task: tuple[str, str, str | None]) -> str | None:
+    """Draw one sheet; a sheet that cannot be drawn is named, and the others go on."""
     result_json, root, artifacts = task
     result = GradeResult.model_validate_json(result_json)
-    return str(write_sheet(result, Path(root), artifacts_dir=Path(artifacts) if artifacts else None))
+    try:
+        write_sheet(result, Path(root), artifacts_dir=Path(artifacts) if artifacts else None)
+    except Exception as e:  # noqa: BLE001 - one bad sheet must not stop the report
+        return f"{result.student} program {result.program} ({result.assessment}): {type(e).__name__}: {e}"
+    return None
 
 
 def _pool_context():
@@ -131,9 +130,9 @@ def _pool_context():
 
 
 def draw_program_sheets(sheets: list[tuple[GradeResult, Path | None]], out_dir: Path, *, force: bool = False,
-                        jobs: int | None = None) -> tuple[int, int]:
+                        jobs: int | None = None) -> tuple[int, int, list[str]]:
     """Write the program sheets whose inputs changed since the last run (all with `force`).
-    Returns (drawn, unchanged)."""
+    Returns (drawn, unchanged, failures)."""
     state_path = out_dir / STATE_FILE
     try:
         state = json.loads(state_path.read_text())
@@ -141,30 +140,43 @@ def draw_program_sheets(sheets: list[tuple[GradeResult, Path | None]], out_dir: 
         state = {}
     version = _code_version()
     known = state.get("sheets", {}) if state.get("version") == version and not force else {}
-    new_state: dict[str, str] = {}
+    new_state: dict[str, list] = {}
     todo: list[tuple[str, str, str | None]] = []
+    drawn: list[tuple[str, Path, str]] = []
     unchanged = 0
     for result, artifacts in sheets:
-        root = _sheet_root(out_dir, result)
+        root = out_dir
         path = root / sheet_relpath(result)
         rel = path.relative_to(out_dir).as_posix()
         body = result.model_dump_json()
         fingerprint = hashlib.sha256((body + "\0" + _listing(artifacts)).encode()).hexdigest()
-        new_state[rel] = fingerprint
-        if known.get(rel) == fingerprint and path.is_file():
+        # unchanged: same inputs, and the file is still the one written then (nothing else rewrote it)
+        if known.get(rel) == [fingerprint, _mtime(path)]:
+            new_state[rel] = known[rel]
             unchanged += 1
             continue
         todo.append((body, str(root), str(artifacts) if artifacts else None))
+        drawn.append((rel, path, fingerprint))
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     if workers > 1 and len(todo) >= PARALLEL_FROM:
         with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-            list(pool.map(_draw, todo, chunksize=max(1, len(todo) // (workers * 4))))
+            errors = list(pool.map(_draw, todo, chunksize=max(1, len(todo) // (workers * 4))))
     else:
-        for task in todo:
-            _draw(task)
+        errors = [_draw(task) for task in todo]
+    for (rel, path, fingerprint), error in zip(drawn, errors):
+        if error is None:  # a sheet that failed is tried again next time
+            new_state[rel] = [fingerprint, _mtime(path)]
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(state_path, json.dumps({"version": version, "sheets": new_state}, indent=0).encode())
-    return len(todo), unchanged
+    failures = [e for e in errors if e]
+    return len(todo) - len(failures), unchanged, failures
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 # ---------------------------------------------------------------- everything
@@ -199,14 +211,15 @@ def regenerate(gradebook_path: Path, rubrics: Rubrics, out_dir: Path, roster: Ma
 
     t = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    drawn, unchanged = draw_program_sheets([(r, _artifacts(out_dir, r)) for r in merged], out_dir,
-                                           force=force, jobs=jobs)
+    drawn, unchanged, failures = draw_program_sheets([(r, _artifacts(out_dir, r)) for r in merged], out_dir,
+                                                     force=force, jobs=jobs)
     timings["program_sheets"] = time.perf_counter() - t
 
     t = time.perf_counter()
     record = [r for r in merged if r.assessment == "record"]
     outcome = ReportOutcome(out_dir=out_dir, students=len(summary.students), results=len(results),
                             program_sheets_drawn=drawn, program_sheets_unchanged=unchanged,
+                            program_sheet_failures=failures,
                             internal_table=summary.internal_table, counts=summary.counts, summary=summary)
     outcome.index = write_index(record, out_dir, title=f"{course} — {rubrics.course.title}")
     outcome.marks_csv = write_marks_csv(record, out_dir / "marks.csv")

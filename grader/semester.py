@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 
 from grader.course import AttributeSpec, Course, Rubrics
 from grader.models import AttributeMark, GradeResult
+from grader.reports.html import sheet_relpath
 from grader.scoring import score
 
 if TYPE_CHECKING:  # the faculty's marks; only their fields are used here
@@ -327,16 +328,6 @@ def latest_results(results: Iterable[GradeResult]) -> list[GradeResult]:
     return sorted(best.values(), key=lambda r: (r.student.upper(), r.assessment, r.program))
 
 
-def sheet_relpath(result: GradeResult) -> str:
-    """Where a result's program sheet lies, relative to the report folder: record results at
-    <usn>/program<N>.html (as grader batch writes them), other assessments under a folder of
-    their own (internal/<usn>/program<N>.html) so the two never overwrite each other."""
-    from grader.reports.html import sheet_relpath as base
-
-    rel = base(result)
-    return rel if result.assessment == "record" else f"{result.assessment}/{rel}"
-
-
 def _gates(rubrics: Rubrics, program: int) -> dict[str, str | None]:
     rubric = rubrics.programs.get(program)
     return {c.id: c.gate for c in rubric.checks} if rubric else {}
@@ -431,6 +422,10 @@ def build_entry(rubrics: Rubrics, assessment: str, table_name: str, result: Grad
         else:
             mark, source, note = None, "pending", "pending: not graded yet"
         if zeroes == name:
+            if source == "override":
+                overrides.pop()
+                problems.append(f"{label}: the override of {name} ({fmt(row.mark)}) does not count: the change "
+                                f"of experiment makes {name} zero")
             mark, source = 0.0, "zeroed"
             note = f"change of experiment: {humanize(name)} made zero"
         cells.append(MarkCell(attribute=name, label=humanize(name), max=spec.max, mark=mark,
@@ -510,6 +505,10 @@ def _entry_for(rubrics: Rubrics, source: str, results: list[GradeResult], manual
         rows_all = [m for m in manual if m.assessment == source]
         program = result.program if result else next((m.program for m in rows_all if m.program is not None), None)
         rows = _rows_for(manual, source, program)
+        for m in rows_all:
+            if m not in rows and m.attribute != CHANGE_OF_EXPERIMENT:
+                problems.append(f"{label}: {m.attribute} {fmt(m.mark)} was entered for program {m.program}, but "
+                                f"the {label.lower()} graded is program {program}; not counted")
         table = internal_table if source == "internal" else course.assessments[source].table
         coe = source == "see" and any(m.attribute == CHANGE_OF_EXPERIMENT and m.mark for m in rows_all)
         return build_entry(rubrics, source, table, result, program, rows, change_of_experiment=coe,

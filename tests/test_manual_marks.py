@@ -126,3 +126,14 @@ def test_cli_set_and_errors(book):
     assert unknown.returncode == 1 and "unknown USN" in unknown.stderr
     shown = run("history", "1GA20CS001")
     assert "viva" in shown.stdout and "grader marks set" in shown.stdout
+
+
+def test_internal_marks_accept_either_table_of_the_manual(book, tmp_path):
+    # 10/20/10 (marks distribution) and 5/30/5 (internal-test rubric): execution up to 30
+    book.put(result("1GA20CS001", 3).model_copy(update={"assessment": "internal", "grade_key": "int-1"}))
+    import_csv(book, RUBRICS, write(tmp_path, "usn,assessment,program,attribute,mark,reason\n"
+                                              "1GA20CS001,internal,3,execution,25,re-run in the lab\n"
+                                              "1GA20CS001,internal,3,viva,9,\n"))
+    with pytest.raises(MarksError, match="outside 0..30"):
+        import_csv(book, RUBRICS, write(tmp_path, "usn,assessment,program,attribute,mark,reason\n"
+                                                  "1GA20CS001,internal,3,execution,31,x\n"))

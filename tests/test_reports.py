@@ -327,14 +327,14 @@ def test_marks_csv(tmp_path):
     path = write_marks_csv([f() for f in ALL], tmp_path / "out" / "marks.csv")
     with path.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == ["usn", "name", "program", "mode", "status", "writeup", "execution",
+    assert rows[0] == ["usn", "name", "program", "assessment", "mode", "status", "writeup", "execution",
                        "viva", "total", "max_total", "dataset", "flags"]
     body = [dict(zip(rows[0], row)) for row in rows[1:]]
     assert [(r["usn"], r["program"]) for r in body] == [
         ("1GA20CS000", "4"), ("1GA20CS001", "3"), ("1GA20CS002", "3"), ("1GA20CS003", "4")]
     first, ok = body[0], body[1]
     assert first["viva"] == "" and first["total"] == "9" and first["max_total"] == "30"
-    assert first["status"] == "timeout" and first["mode"] == "full"
+    assert first["status"] == "timeout" and first["mode"] == "full" and first["assessment"] == "record"
     assert ok["writeup"] == "5" and ok["execution"] == "17" and ok["viva"] == "4"
     assert ok["total"] == "26" and ok["name"] == "Asha Rao"
     assert body[3]["dataset"] == "cifar10 (synthetic stand-in)"

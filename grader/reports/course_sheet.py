@@ -93,7 +93,7 @@ def course_sheet_html(marks: StudentCourseMarks, out_dir: Path, generated: str |
     return _env().get_template("course_sheet.html").render(
         page_title=f"{marks.usn} — {marks.course} course mark sheet",
         m=marks, comps=comps, see_parts=see_parts,
-        index_href=posixpath.relpath("class.html", posixpath.dirname(page_rel)),
+        class_href=posixpath.relpath("class.html", posixpath.dirname(page_rel)),
         total=marks.cie + marks.see, total_max=marks.cie_max + marks.see_max,
         generated=generated or datetime.now().strftime("%Y-%m-%d %H:%M"))
 
@@ -124,8 +124,7 @@ def _hist(ax, values: list[float], maximum: float, title: str, line: float | Non
         ax.text(0.5, 0.5, "no marks yet", transform=ax.transAxes, ha="center", va="center",
                 fontsize=8, color="#5b6670")
     if line is not None:
-        ax.axvline(line, color="#b3261e", linestyle="--", linewidth=1.2, label="pass line")
-        ax.legend(fontsize=7, frameon=False, loc="upper left")
+        ax.axvline(line, color="#b3261e", linestyle="--", linewidth=1.2)
     ax.set_xlim(0, maximum)
     ax.set_title(title, fontsize=9)
     ax.tick_params(labelsize=7)
@@ -161,9 +160,9 @@ def class_pictures(summary: ClassSummary) -> list[dict[str, str]]:
     FigureCanvasAgg(fig)
     ax_cie, ax_see = fig.subplots(1, 2)
     _hist(ax_cie, [s.cie for s in summary.students], summary.cie_max,
-          f"CIE (of {format_mark(summary.cie_max)})", summary.cie_pass_mark)
+          f"CIE (of {format_mark(summary.cie_max)}; dashed: pass line)", summary.cie_pass_mark)
     _hist(ax_see, [s.see for s in summary.students], summary.see_max,
-          f"SEE scaled (of {format_mark(summary.see_max)})", summary.see_pass_mark)
+          f"SEE scaled (of {format_mark(summary.see_max)}; dashed: pass line)", summary.see_pass_mark)
     fig.tight_layout()
     pictures.append({
         "src": _png(fig),
@@ -195,7 +194,7 @@ def class_report_html(summary: ClassSummary, out_dir: Path, pictures: list[dict[
         comps = {c.key: c for c in s.cie_components}
         students.append({"s": s, "comps": comps,
                          "href": _href(course_sheet_relpath(s.usn), page_rel, out_dir)})
-    keys = [c.key for c in summary.students[0].cie_components] if summary.students else []
+    keys = [(c.key, c.name, c.max) for c in summary.students[0].cie_components] if summary.students else []
     stats = [{"name": f"Program {d.program}" + (f": {d.title}" if d.title else ""),
               "of": d.max, **_stats(d.totals), "pending": d.pending, "missing": d.missing}
              for d in summary.distributions]

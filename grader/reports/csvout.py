@@ -12,7 +12,7 @@ from pathlib import Path
 
 from grader.models import GradeResult
 
-COLUMNS = ["usn", "name", "program", "mode", "status", "writeup", "execution", "viva",
+COLUMNS = ["usn", "name", "program", "assessment", "mode", "status", "writeup", "execution", "viva",
            "total", "max_total", "dataset", "flags"]
 
 # A cell that starts with one of these is read as a formula by spreadsheet programs.
@@ -43,7 +43,7 @@ def review_flags(result: GradeResult) -> list[str]:
 
 def sort_results(results: Iterable[GradeResult]) -> list[GradeResult]:
     """By USN, then program, then mode (stable for equal keys)."""
-    return sorted(results, key=lambda r: (r.student.casefold(), r.student, r.program, r.mode))
+    return sorted(results, key=lambda r: (r.student.casefold(), r.student, r.program, r.assessment, r.mode))
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
@@ -78,6 +78,7 @@ def _row(result: GradeResult) -> list[str]:
         result.student,
         _text_cell(result.name),
         str(result.program),
+        result.assessment,
         result.mode,
         result.status.value,
         format_mark(marks.get("writeup")),

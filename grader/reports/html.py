@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from grader.models import AttributeMark, CheckResult, GradeResult, Status
 from grader.reports.csvout import atomic_write_bytes, format_mark, review_flags, sort_results
-from grader.reports.curves import ACCURACY_KEYS, last_fit_with_history, training_curve_png
+from grader.reports.curves import ACCURACY_KEYS, curve_png, last_fit_with_history
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 
@@ -58,7 +58,6 @@ EMBED_TOTAL_BYTES = 6 * 1024 * 1024
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                ".gif": "image/gif", ".svg": "image/svg+xml", ".webp": "image/webp"}
 IMAGE_SUFFIXES = set(IMAGE_TYPES)
-ARTIFACT_SUFFIXES = IMAGE_SUFFIXES | {".ipynb", ".html", ".pdf"}
 
 
 @lru_cache(maxsize=1)
@@ -89,8 +88,11 @@ def safe_component(text: str) -> str:
 
 
 def sheet_relpath(result: GradeResult) -> str:
-    """Where write_sheet puts a result's sheet, relative to out_dir (POSIX form)."""
-    return f"{safe_component(result.student)}/program{result.program}.html"
+    """Where write_sheet puts a result's sheet, relative to out_dir (POSIX form): weekly
+    (record) entries at <usn>/program<N>.html, the internal test and SEE under a folder of
+    their own so that they never overwrite the weekly sheet."""
+    rel = f"{safe_component(result.student)}/program{result.program}.html"
+    return rel if result.assessment == "record" else f"{safe_component(result.assessment)}/{rel}"
 
 
 # ---------------------------------------------------------------- compact values
@@ -192,6 +194,8 @@ def _marks(result: GradeResult) -> dict[str, Any]:
             note = f"{cap} by check {check}"
             if check != attr.capped_by:
                 note += f" ({attr.capped_by})"
+        if attr.override_reason:
+            note = f"overridden by faculty: {attr.override_reason}"
         rows.append({
             "name": _humanize(attr.attribute).capitalize(),
             "mark": (None if attr.mark is None
@@ -302,8 +306,8 @@ def _fits(trace: dict[str, Any] | None) -> list[dict[str, Any]]:
     return out
 
 
-def _curve(trace: dict[str, Any] | None) -> dict[str, str] | None:
-    png = training_curve_png(trace)
+def _curve(trace: dict[str, Any] | None, artifacts_dir: Path | None) -> dict[str, str] | None:
+    png = curve_png(trace, artifacts_dir)
     if png is None:
         return None
     fit = last_fit_with_history(trace) or {}
@@ -382,12 +386,7 @@ def _limits(result: GradeResult) -> list[tuple[str, str]]:
 def _artifact_sources(result: GradeResult, artifacts_dir: Path) -> list[Path]:
     """The job's artifacts that exist as regular files inside artifacts_dir."""
     root = artifacts_dir.resolve()
-    listed = list(result.run.artifacts) if result.run else []
-    if listed:
-        candidates = [root / rel for rel in listed]
-    else:
-        candidates = sorted(p for p in root.rglob("*")
-                            if p.suffix.lower() in ARTIFACT_SUFFIXES)
+    candidates = [root / rel for rel in (result.run.artifacts if result.run else [])]
     out: list[Path] = []
     for cand in candidates:
         try:
@@ -474,7 +473,7 @@ def write_sheet(result: GradeResult, out_dir: Path, *, artifacts_dir: Path | Non
         "checks": [_check_row(c) for c in result.checks],
         "passed": sum(1 for c in result.checks if c.passed),
         "flags": review_flags(result),
-        "curve": _curve(trace),
+        "curve": _curve(trace, artifacts_dir),
         "fits": _fits(trace),
         "models": _models(trace),
         "run": _run(result),
