@@ -1,5 +1,5 @@
 """A whole class: jobs in parallel, each result stored the moment it is finished, progress
-with failures and ETA, then the mark sheets, class summary and marks.csv.
+with failures and ETA, then every report rebuilt from the gradebook (grader.report).
 
 Interrupted (Ctrl-C, a crash, a power cut) and run again, it grades only what is not in
 the gradebook yet; an unchanged submission is never graded twice.
@@ -17,7 +17,7 @@ from grader.course import Rubrics
 from grader.gradebook import Gradebook
 from grader.models import GradeResult, Job
 from grader.pipeline import grade, grade_key
-from grader.reports import write_index, write_marks_csv, write_sheet
+from grader.report import ARTIFACTS, regenerate
 from grader.runners.base import Runner
 
 
@@ -29,6 +29,7 @@ class BatchOutcome:
     interrupted: bool = False
     index: Path | None = None
     csv: Path | None = None
+    course_report: Path | None = None
 
 
 class Progress:
@@ -40,7 +41,7 @@ class Progress:
 
 
 def artifacts_dir(out: Path, key: str) -> Path:
-    return out / ".artifacts" / key
+    return out / ARTIFACTS / key
 
 
 def run_batch(jobs: list[Job], rubrics: Rubrics, runner: Runner, out: Path, cache_dir: Path,
@@ -82,7 +83,6 @@ def run_batch(jobs: list[Job], rubrics: Rubrics, runner: Runner, out: Path, cach
                         book.put(result)  # committed before anything else happens
                         results[key] = result
                         outcome.graded += 1
-                    _write_sheet(result, out)
                     progress.done(result)
         except KeyboardInterrupt:
             outcome.interrupted = True
@@ -93,19 +93,11 @@ def run_batch(jobs: list[Job], rubrics: Rubrics, runner: Runner, out: Path, cach
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             progress.stop()
-        ordered = [results[k] for _, k in keyed if k in results]
-        for r in ordered:
-            if r.grade_key in known and not (out / r.student / f"program{r.program}.html").exists():
-                _write_sheet(r, out)
-    outcome.results = ordered
-    outcome.index = write_index(ordered, out, title=f"{rubrics.course.course} — {rubrics.course.title}")
-    outcome.csv = write_marks_csv(ordered, out / "marks.csv")
+    outcome.results = [results[k] for _, k in keyed if k in results]
+    report = regenerate(gradebook_path or out / "gradebook.sqlite", rubrics, out,
+                        roster={j.student: j.name for j in jobs})
+    outcome.index, outcome.csv, outcome.course_report = report.index, report.marks_csv, report.class_report
     return outcome
-
-
-def _write_sheet(result: GradeResult, out: Path) -> Path:
-    arts = artifacts_dir(out, result.grade_key)
-    return write_sheet(result, out, artifacts_dir=arts if arts.is_dir() else None)
 
 
 def summary(outcome: BatchOutcome) -> dict[str, int]:

@@ -189,7 +189,7 @@ def batch_cmd(
     counts = batch_mod.summary(outcome)
     out.print(f"Graded {outcome.graded}, reused {outcome.reused}: "
               + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
-    out.print(f"Class summary: {outcome.index}\nMarks: {outcome.csv}")
+    out.print(f"Class summary: {outcome.index}\nMarks: {outcome.csv}\nCourse report (CIE/SEE): {outcome.course_report}")
 
 
 @rubric_app.command("validate")

@@ -33,7 +33,7 @@ def _open(gradebook: Path, course: str, roster: Optional[Path]):
         raise typer.Exit(2)
     try:
         rubrics = load_rubrics(course)
-        names = read_roster(roster.parent) if roster and roster.name == "roster.csv" else {}
+        names = read_roster(roster) if roster else {}
     except (RubricError, SubmissionError) as e:
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(2)

@@ -212,24 +212,3 @@ def template_rows(book: Gradebook, rubrics: Rubrics) -> list[list[str]]:
                 rows.append([usn, assessment, str(program), attribute, "", ""])
     return rows
 
-
-def apply_manual(result, marks: list[ManualMark], rubrics: Rubrics):
-    """A copy of a GradeResult with the faculty's marks for it merged in: manual attributes
-    filled, overridden automatic marks replaced (the reason kept), bands recomputed."""
-    mine = {m.attribute: m for m in marks
-            if (m.usn, m.assessment, m.program, m.course) == (result.student, result.assessment, result.program, result.course)}
-    if not mine:
-        return result
-    table = _table(rubrics, result.assessment)
-    merged = result.model_copy(deep=True)
-    for attr in merged.attributes:
-        m = mine.get(attr.attribute)
-        if m is None:
-            continue
-        attr.mark = m.mark
-        attr.band = table[attr.attribute].band_of(m.mark) if attr.attribute in table else None
-        if m.kind == "override":
-            attr.override_reason = m.reason
-            attr.capped_by = None
-    merged.marks = {a.attribute: a.mark for a in merged.attributes}
-    return merged

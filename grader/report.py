@@ -11,7 +11,6 @@ them all again. The sheets still to draw are drawn by a pool of processes.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import multiprocessing
@@ -32,6 +31,7 @@ from grader.reports.course_sheet import (class_pictures, course_sheet_relpath, w
                                          write_course_sheet, write_portal_csv)
 from grader.reports.csvout import atomic_write_bytes
 from grader.reports.html import sheet_relpath
+from grader.submissions import read_roster
 from grader.semester import ClassSummary, Entry, class_summary, latest_results, sheet_result
 
 STATE_FILE = ".report-state.json"
@@ -60,21 +60,6 @@ class ReportOutcome:
     counts: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     summary: ClassSummary | None = None
-
-
-def load_roster(path: Path) -> dict[str, str]:
-    """usn -> name from a roster.csv (columns usn and, optionally, name), or from the
-    roster.csv in a folder."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "roster.csv"
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        rows = csv.DictReader(f)
-        cols = {c.lower().strip(): c for c in rows.fieldnames or []}
-        if "usn" not in cols:
-            raise ValueError(f"{path}: needs a 'usn' column (and optionally 'name')")
-        return {r[cols["usn"]].strip().upper(): (r.get(cols.get("name", ""), "") or "").strip()
-                for r in rows if (r.get(cols["usn"]) or "").strip()}
 
 
 def read_results(book: Gradebook, course: str) -> list[GradeResult]:
@@ -197,7 +182,7 @@ def regenerate(gradebook_path: Path, rubrics: Rubrics, out_dir: Path, roster: Ma
     timings: dict[str, float] = {}
     t = time.perf_counter()
     course = rubrics.course.course
-    names = load_roster(roster) if isinstance(roster, (str, Path)) else dict(roster or {})
+    names = read_roster(roster) if isinstance(roster, (str, Path)) else dict(roster or {})
     with Gradebook(gradebook_path) as book:
         results = latest_results(read_results(book, course))
         manual = current_marks(book, course)

@@ -124,16 +124,21 @@ def single_job(path: Path, program: int | None, course: str, mode: Mode) -> Job:
     return make_job("self-check", "", program, path.parent, path, course, mode, files=sibling_files(path))
 
 
-def read_roster(folder: Path) -> dict[str, str]:
-    roster = folder / "roster.csv"
+def read_roster(path: Path) -> dict[str, str]:
+    """usn -> name from a roster.csv (columns usn and optionally name), or from the
+    roster.csv in a folder; {} when a folder has none."""
+    roster = Path(path) / "roster.csv" if Path(path).is_dir() else Path(path)
     if not roster.is_file():
-        return {}
+        if Path(path).is_dir():
+            return {}
+        raise SubmissionError(f"{roster}: no such roster file")
     with roster.open(newline="", encoding="utf-8-sig") as f:
         rows = csv.DictReader(f)
         cols = {c.lower().strip(): c for c in rows.fieldnames or []}
         if "usn" not in cols:
             raise SubmissionError(f"{roster}: needs a 'usn' column (and optionally 'name')")
-        return {r[cols["usn"]].strip().upper(): (r.get(cols.get("name", ""), "") or "").strip() for r in rows}
+        return {r[cols["usn"]].strip().upper(): (r.get(cols.get("name", ""), "") or "").strip()
+                for r in rows if (r.get(cols["usn"]) or "").strip()}
 
 
 def class_jobs(folder: Path, programs: list[int], course: str, mode: Mode) -> list[Job]:

@@ -10,7 +10,8 @@ import pytest
 
 from grader.course import load_rubrics
 from grader.gradebook import Gradebook
-from grader.manual import MarksError, apply_manual, current_marks, history, import_csv, template_rows
+from grader.manual import MarksError, current_marks, history, import_csv, template_rows
+from grader.semester import class_summary, sheet_result
 from grader.models import AttributeMark, GradeResult, Status
 
 RUBRICS = load_rubrics()
@@ -82,11 +83,13 @@ def test_override_needs_a_reason_and_is_merged_with_it(book, tmp_path):
     import_csv(book, RUBRICS, write(tmp_path, "usn,assessment,program,attribute,mark,reason\n"
                                               "1GA20CS001,record,3,execution,12,copied the reference output\n"
                                               "1GA20CS001,record,3,viva,3,\n"))
-    merged = apply_manual(result("1GA20CS001", 3), current_marks(book, "20CSEL76"), RUBRICS)
+    results = [result("1GA20CS001", 3), result("1GA20CS002", 3)]
+    summary = class_summary(RUBRICS, results, current_marks(book, "20CSEL76"), {})
+    entries = {e.grade_key: e for s in summary.students for e in s.all_entries}
+    merged, untouched = (sheet_result(r, entries[r.grade_key]) for r in results)
     execution = next(a for a in merged.attributes if a.attribute == "execution")
     assert (execution.mark, execution.band, execution.override_reason) == (12, "Good", "copied the reference output")
     assert merged.marks == {"writeup": 5, "execution": 12, "viva": 3}
-    untouched = apply_manual(result("1GA20CS002", 3), current_marks(book, "20CSEL76"), RUBRICS)
     assert untouched.marks["viva"] is None
 
 
