@@ -7,7 +7,6 @@ the gradebook yet; an unchanged submission is never graded twice.
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ class BatchOutcome:
     index: Path | None = None
     csv: Path | None = None
     course_report: Path | None = None
+    internal_errors: list[str] = field(default_factory=list)  # grader failures: not stored, retried next run
 
 
 class Progress:
@@ -61,28 +61,31 @@ def run_batch(jobs: list[Job], rubrics: Rubrics, runner: Runner, out: Path, cach
         progress.start(len(keyed), outcome.reused)
         for r in results.values():
             progress.done(r)
-        lock = threading.Lock()
 
         def work(job: Job, key: str) -> GradeResult:
             return grade(job, rubrics, runner, cache_dir, artifacts_dir(out, key), key=key,
                          parallel_jobs=jobs_in_parallel)
 
         pool = ThreadPoolExecutor(max_workers=max(1, jobs_in_parallel))
-        pending: dict[Future, str] = {}
+        pending: dict[Future, tuple[Job, str]] = {}
         try:
             queue = list(todo)
             while queue or pending:
                 while queue and len(pending) < jobs_in_parallel:
                     job, key = queue.pop(0)
-                    pending[pool.submit(work, job, key)] = key
+                    pending[pool.submit(work, job, key)] = (job, key)
                 finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    key = pending.pop(fut)
-                    result = fut.result()
-                    with lock:
-                        book.put(result)  # committed before anything else happens
-                        results[key] = result
-                        outcome.graded += 1
+                    job, key = pending.pop(fut)
+                    try:
+                        result = fut.result()
+                    except Exception as e:  # a fault of the grader, not the student: the batch goes on
+                        outcome.internal_errors.append(f"{job.student} program {job.program}: "
+                                                       f"{type(e).__name__}: {e}")
+                        continue
+                    book.put(result)  # committed before anything else happens
+                    results[key] = result
+                    outcome.graded += 1
                     progress.done(result)
         except KeyboardInterrupt:
             outcome.interrupted = True

@@ -187,6 +187,8 @@ def batch_cmd(
                   "command again to grade the rest.")
         raise typer.Exit(130)
     counts = batch_mod.summary(outcome)
+    for problem in outcome.internal_errors:
+        err.print(f"[red]grader error, not stored (run again to retry):[/red] {_esc(problem)}")
     out.print(f"Graded {outcome.graded}, reused {outcome.reused}: "
               + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     out.print(f"Class summary: {outcome.index}\nMarks: {outcome.csv}\nCourse report (CIE/SEE): {outcome.course_report}")

@@ -106,3 +106,29 @@ def test_interrupted_batch_keeps_finished_results_and_resumes(klass, tmp_path, c
     assert f"reused {done}" in again.stdout
     with sqlite3.connect(db_path) as db:
         assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 6
+
+
+class FailingFor(LocalRunner):
+    """The real local runner, except that the runner itself breaks for one student."""
+
+    def __init__(self, student: str):
+        super().__init__()
+        self.student = student
+
+    def run(self, job, plan, artifacts_to):
+        if job.student == self.student:
+            raise RuntimeError("disk full")
+        return super().run(job, plan, artifacts_to)
+
+
+def test_a_grader_fault_costs_one_job_and_is_retried(tmp_path, rubrics, cache_dir):
+    root = tmp_path / "class"
+    for usn in ("1GA20CS101", "1GA20CS102"):
+        (root / usn).mkdir(parents=True)
+        (root / usn / "program3.py").write_text("print('hello')\n")
+    out = tmp_path / "reports"
+    first = run_batch(class_jobs(root, [3], "20CSEL76", "quick"), rubrics, FailingFor("1GA20CS101"), out, cache_dir)
+    assert [r.student for r in first.results] == ["1GA20CS102"]
+    assert first.internal_errors == ["1GA20CS101 program 3: RuntimeError: disk full"]
+    second = run_batch(class_jobs(root, [3], "20CSEL76", "quick"), rubrics, LocalRunner(), out, cache_dir)
+    assert (second.graded, second.reused) == (1, 1)
