@@ -154,9 +154,11 @@ class Limits(Strict):
         train: int = Field(ge=10)
         test: int = Field(ge=10)
         timeout_s: float = Field(gt=0)
+        cell_timeout_s: float | None = Field(default=None, gt=0)  # notebooks: one cell at most
 
     class Full(Strict):
         timeout_s: float = Field(gt=0)
+        cell_timeout_s: float | None = Field(default=None, gt=0)
 
     quick: Quick
     full: Full

@@ -31,6 +31,7 @@ def plan_for(job: Job, rubrics: Rubrics, cache_dir: Path, parallel_jobs: int = 1
         keras_flavour=rubrics.course.keras_flavour, dataset=rubric.dataset,
         epochs_cap=limits.quick.epochs, quick_train=limits.quick.train, quick_test=limits.quick.test,
         stdin=rubric.stdin, timeout_s=limits.quick.timeout_s if job.mode == "quick" else limits.full.timeout_s,
+        cell_timeout_s=limits.quick.cell_timeout_s if job.mode == "quick" else limits.full.cell_timeout_s,
         memory_mb=limits.memory_mb, output_kb=limits.output_kb, cache_dir=str(cache_dir),
         cpu_threads=max(1, (os.cpu_count() or 1) // parallel_jobs) if parallel_jobs > 1 else None)
 

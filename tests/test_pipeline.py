@@ -221,3 +221,23 @@ print(model.evaluate(x_test / 255.0, y_test, verbose=0))
     fit = r.run.trace["fits"][0]
     assert fit["epochs_run"] == 3 and "epochs_capped_to" not in fit
     assert check(r, "accuracy.threshold").evidence["mode"] == "full"
+
+
+def test_notebook_cell_that_never_ends_is_named_and_earlier_outputs_kept(grade_file, tmp_path):
+    import nbformat
+
+    nb = notebook(["print('first cell ran')", "import time\nwhile True:\n    time.sleep(0.1)", "print('never')"])
+    r = grade_file(nb, 3, name="program3.ipynb", cell_timeout_s=8)
+    assert r.status == Status.timeout
+    assert "did not finish within 8 s in cell 2 ('import time')" in r.status_message
+    assert "executed.ipynb" in r.run.artifacts
+    executed = nbformat.read(tmp_path / "artifacts" / "executed.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "first cell ran\n"
+    assert executed.cells[2].outputs == []
+
+
+def test_notebook_kernel_death_is_named(grade_file):
+    nb = notebook(["print('ok')", "import os\nos._exit(3)"])
+    r = grade_file(nb, 3, name="program3.ipynb")
+    assert r.status == Status.error
+    assert "the kernel died" in r.status_message and "cell 2 ('import os')" in r.status_message

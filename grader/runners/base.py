@@ -26,6 +26,7 @@ class RunPlan(BaseModel):
     quick_test: int
     stdin: list[str] = []
     timeout_s: float
+    cell_timeout_s: float | None = None  # notebooks: the most one cell may take
     memory_mb: int
     output_kb: int
     max_processes: int = 256
@@ -45,6 +46,7 @@ def probe_config(plan: RunPlan, entry: Path, out_dir: Path, artifacts_dir: Path)
         "keras_flavour": plan.keras_flavour, "dataset": plan.dataset,
         "epochs_cap": plan.epochs_cap if plan.mode == "quick" else None,
         "quick_train": plan.quick_train, "quick_test": plan.quick_test, "stdin": plan.stdin,
+        "cell_timeout_s": plan.cell_timeout_s,
         "cache_dir": plan.cache_dir, "out_dir": str(out_dir), "artifacts_dir": str(artifacts_dir),
     }
 
@@ -74,10 +76,16 @@ def verdict(trace: dict[str, Any] | None, returncode: int | None,
         where = f" at line {exc['line']}" if exc.get("line") else ""
         if exc.get("cell"):
             cell = exc["cell"]
-            where = f" in cell {cell['number']} ({cell['first_line']!r}), line {cell['line_in_cell']}"
+            where = f" in cell {cell['number']} ({cell['first_line']!r})"
+            if cell.get("line_in_cell"):
+                where += f", line {cell['line_in_cell']}"
+        if exc.get("type") == "CellTimeoutError":
+            return Status.timeout, f"{exc['message']}{where}"
         during = f" during {exc['phase']}" if exc.get("phase") and exc["phase"] != "running the program" else ""
         first = exc["message"].splitlines()[0] if exc["message"] else exc["type"]
         msg = f"{first}{where}{during}"
+        if exc.get("type") == "DeadKernelError":
+            msg += " (it crashed or was stopped)"
         if exc.get("type") in ("ModuleNotFoundError", "ImportError"):
             msg += " (that package is not installed in the grading sandbox)"
         if exc.get("removed_api"):
