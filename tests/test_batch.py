@@ -76,7 +76,9 @@ def test_interrupted_batch_keeps_finished_results_and_resumes(klass, tmp_path, c
     for usn in ("1GA20CS005", "1GA20CS006"):  # slow jobs that will be cut off
         (klass / usn).mkdir()
         (klass / usn / "program3.py").write_text("import time\ntime.sleep(25)\n")
-    env = dict(os.environ, GRADER_CACHE=str(cache_dir))
+    jobs_tmp = tmp_path / "jobs"  # the sandboxes' folders, so that leftovers can be told apart
+    jobs_tmp.mkdir()
+    env = dict(os.environ, GRADER_CACHE=str(cache_dir), TMPDIR=str(jobs_tmp))
     cmd = [sys.executable, "-m", "grader.cli", "batch", str(klass), "--program", "3", "--jobs", "2", "--out", str(out)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     db_path = out / "gradebook.sqlite"
@@ -96,8 +98,9 @@ def test_interrupted_batch_keeps_finished_results_and_resumes(klass, tmp_path, c
         statuses = {r[0] for r in db.execute("SELECT status FROM results")}
     assert 2 <= done < 6
     assert "killed" not in statuses  # interrupted jobs are not stored as results
-    leftover = subprocess.run(["pgrep", "-f", "grader.probe"], capture_output=True, text=True).stdout.split()
+    leftover = subprocess.run(["pgrep", "-f", str(jobs_tmp)], capture_output=True, text=True).stdout.split()
     assert leftover == []  # no sandbox left running
+    assert list(jobs_tmp.iterdir()) == []  # and no job folder left behind
 
     # run again: the finished results are reused, the rest graded
     rubric_env = dict(env)

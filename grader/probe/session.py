@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.probe import provider
+from grader.probe import colab, provider
 from grader.probe.shims import install_matplotlib, install_network_guard, install_stdin
 from grader.probe.trace import Trace
 
@@ -37,6 +37,7 @@ def start(config_path: str) -> Session:
     install_stdin(config.get("stdin", []), trace)
     install_matplotlib(Path(config["artifacts_dir"]), trace)
     install_network_guard(trace)
+    colab.install(Path.cwd(), Path(config["artifacts_dir"]), trace)
     session = Session(config, trace)
     if config.get("framework") == "keras":
         from grader.probe.keras_hooks import KerasProbe
