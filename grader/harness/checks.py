@@ -23,8 +23,8 @@ def not_run(ctx: Context) -> Outcome | None:
     if ctx.run is None:
         return Outcome(False, "not run: the submission was rejected", hint="")
     if not ctx.fits and not ctx.models:
-        return Outcome(False, f"could not be judged: the program stopped before building a model "
-                              f"({ctx.run.status.value}: {ctx.run.message})",
+        return Outcome(False, f"not judged: the program stopped ({ctx.run.status.value}) before building "
+                              "a model; see \"The program runs to the end\"",
                        hint="make the program run to the end first")
     return None
 
