@@ -145,20 +145,23 @@ def structure(ctx: Context, params: dict) -> Outcome:
         if not hits:
             problems.append(f"no {req['name']} layer (one of {', '.join(req['any_of'])})")
     want = params.get("output")
+    accepted = params.get("outputs_any_of") or ([want] if want else [])
     dense = [l for l in model.get("layers", []) if l.get("type") == "Dense"]
-    if want:
+    if accepted:
+        want = want or accepted[0]
         last = dense[-1] if dense else {}
         units, act = last.get("config", {}).get("units"), last.get("config", {}).get("activation")
         found["output"] = {"units": units, "activation": act}
-        if units != want["units"] or act != want["activation"]:
+        if not any(units == w["units"] and act == w["activation"] for w in accepted):
             problems.append(f"the output layer should be Dense({want['units']}, activation='{want['activation']}'),"
                             f" found {'Dense(%s, %s)' % (units, act) if last else 'no Dense layer'}")
-    total = len(params.get("require", [])) + (1 if want else 0)
+    total = len(params.get("require", [])) + (1 if accepted else 0)
     score = (total - len(problems)) / total if total else 1.0
     evidence = {"layers": " → ".join(types), "params": model.get("params"), **found}
     if problems:
         return Outcome(False, "; ".join(problems), score=score, evidence=evidence,
-                       hint="a CNN for CIFAR-10 needs convolution and pooling layers and a 10-way softmax output")
+                       hint=params.get("hint", "a CNN for CIFAR-10 needs convolution and pooling layers "
+                                                       "and a 10-way softmax output"))
     return Outcome(True, f"{len(types)} layers: " + " → ".join(types), evidence=evidence)
 
 
@@ -333,7 +336,7 @@ def threshold(ctx: Context, params: dict) -> Outcome:
         return Outcome(False, f"measured {acc:.1%} on an untrained model", score=0.0, evidence=evidence,
                        hint="train the model before evaluating it")
     if acc >= bar:
-        return Outcome(True, f"measured test accuracy {acc:.1%} ≥ {bar:.0%} on {m.get('n')} test images",
+        return Outcome(True, f"measured test accuracy {acc:.1%} ≥ {bar:.0%} on {m.get("n")} test samples",
                        evidence=evidence)
     return Outcome(False, f"measured test accuracy {acc:.1%} is below the bar of {bar:.0%}", score=score,
                    hint="train longer, improve the model, or check the preprocessing", evidence=evidence)

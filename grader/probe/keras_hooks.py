@@ -22,7 +22,7 @@ LAYER_KEYS = ("filters", "kernel_size", "strides", "padding", "activation", "uni
 AUGMENTATION_LAYERS = {"RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom",
                        "RandomContrast", "RandomCrop", "RandomBrightness", "RandomTranslation",
                        "RandAugment", "RandomErasing"}
-DATASETS = ("cifar10", "mnist")
+DATASETS = ("cifar10", "mnist", "imdb")
 
 
 class KerasProbe:
@@ -61,7 +61,8 @@ class KerasProbe:
         self._patch_datasets()
 
     def _patch_datasets(self) -> None:
-        """Replace load_data in every loaded module named ...datasets.cifar10 / .mnist."""
+        """Replace load_data (and imdb's get_word_index) in every loaded module named
+        ...datasets.cifar10 / .mnist / .imdb."""
         for name in DATASETS:
             for src in ("keras.src.datasets." + name, "tf_keras.src.datasets." + name):
                 try:
@@ -73,14 +74,49 @@ class KerasProbe:
             m = pattern.search(modname)
             if m and hasattr(mod, "load_data"):
                 mod.load_data = self._make_loader(m.group(2))
+                if m.group(2) == "imdb" and hasattr(mod, "get_word_index"):
+                    mod.get_word_index = self._word_index
+
+    def _word_index(self, *args, **kwargs):
+        """imdb.get_word_index(): word -> rank, from the same source as the reviews."""
+        from grader.probe import provider
+
+        return provider.imdb_word_index(self.load_served("imdb"))
 
     def _make_loader(self, name: str):
+        if name == "imdb":
+            return self._make_text_loader(name)
+
         def load_data(*args, **kwargs):
             served = self.load_served(name)
             self.served[name] = served
             self.trace["dataset"] = served.info()
             self.trace.save()
             return (served.x_train.copy(), served.y_train.copy()), (served.x_test.copy(), served.y_test.copy())
+
+        load_data.__doc__ = f"{name}.load_data served from the grader's local cache"
+        return load_data
+
+    def _make_text_loader(self, name: str):
+        import dataclasses
+
+        from grader.probe import provider
+
+        def load_data(path="imdb.npz", num_words=None, skip_top=0, maxlen=None, seed=113,
+                      start_char=1, oov_char=2, index_from=3, **kwargs):
+            served = self.load_served(name)
+            args = {"num_words": num_words, "skip_top": skip_top, "maxlen": maxlen, "seed": seed,
+                    "start_char": start_char, "oov_char": oov_char, "index_from": index_from}
+            (x_tr, y_tr), (x_te, y_te) = provider.imdb_load_data(served, **args)
+            # What the program received is what its accuracy is measured against.
+            self.served[name] = dataclasses.replace(served, x_train=x_tr, y_train=y_tr,
+                                                    x_test=x_te, y_test=y_te)
+            info = served.info()
+            info.update(n_train=len(x_tr), n_test=len(x_te),
+                        load_args={k: v for k, v in args.items() if v is not None})
+            self.trace["dataset"] = info
+            self.trace.save()
+            return (x_tr, y_tr.copy()), (x_te, y_te.copy())
 
         load_data.__doc__ = f"{name}.load_data served from the grader's local cache"
         return load_data

@@ -1,7 +1,7 @@
-"""Offline CIFAR-10 and MNIST for student code.
+"""Offline CIFAR-10, MNIST and IMDB for student code.
 
-Student programs call ``keras.datasets.cifar10.load_data()`` or ``mnist.load_data()``,
-which would download from the internet. The sandbox has no network, so the probe answers
+Student programs call ``keras.datasets.cifar10.load_data()``, ``mnist.load_data()`` or
+``imdb.load_data(num_words=...)``, which would download from the internet. The sandbox has no network, so the probe answers
 those calls from here instead:
 
 * **real data** when faculty staged it (``grader data stage``): ``<cache>/datasets/<name>.npz``
@@ -10,6 +10,11 @@ those calls from here instead:
   learnable (a small CNN gets well above chance, a model on shuffled labels does not), so
   the course's checks on training and accuracy still mean something. Reports say which one
   was served (:meth:`Served.describe`).
+
+IMDB is served as Keras stores it (reviews as lists of raw word ranks, 1 = most frequent
+word); :func:`imdb_load_data` then applies ``load_data``'s own arguments (``num_words``,
+``index_from``, ``maxlen``, ...) the way Keras does, and :func:`imdb_word_index` answers
+``get_word_index()``.
 
 This module runs inside the sandbox next to student code, so it imports only the standard
 library and numpy at module level.
@@ -44,6 +49,11 @@ SPECS: dict[str, _Spec] = {
     "cifar10": _Spec((32, 32, 3), (1,), 50000, 10000),
     "mnist": _Spec((28, 28), (), 60000, 10000),
 }
+# Text datasets: ragged sequences of word ids, binary labels.
+TEXT_SPECS: dict[str, _Spec] = {
+    "imdb": _Spec((), (), 25000, 25000),
+}
+CLASSES = {"cifar10": NUM_CLASSES, "mnist": NUM_CLASSES, "imdb": 2}
 
 _KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -56,13 +66,14 @@ class ProviderError(ValueError):
 class Served:
     """What the probe hands to student code, plus where it came from."""
 
-    name: str  # "cifar10" | "mnist"
+    name: str  # "cifar10" | "mnist" | "imdb"
     source: str  # "real" | "standin"
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
     quick: bool
+    word_index_path: str | None = None  # imdb: the staged real word index, if any
 
     def describe(self) -> str:
         return self.name if self.source == "real" else f"{self.name} (synthetic stand-in)"
@@ -74,7 +85,7 @@ class Served:
             "quick": bool(self.quick),
             "n_train": int(len(self.x_train)),
             "n_test": int(len(self.x_test)),
-            "classes": NUM_CLASSES,
+            "classes": CLASSES.get(self.name, NUM_CLASSES),
             "description": self.describe(),
         }
 
@@ -103,11 +114,15 @@ def load(
     """Serve ``name``: staged real data if present, else the synthetic stand-in.
 
     In quick mode a stratified subset of ``quick_train``/``quick_test`` samples is served
-    (equal count per class; when the count is not a multiple of ten, the first classes get
-    one more). Everything is deterministic for a given ``seed``.
+    (equal count per class; when the count is not a multiple of the number of classes, the
+    first classes get one more). Everything is deterministic for a given ``seed``.
     """
+    if name in TEXT_SPECS:
+        return _load_text(name, cache_dir=cache_dir, quick=quick, quick_train=quick_train,
+                          quick_test=quick_test, seed=seed)
     if name not in SPECS:
-        raise ProviderError(f"unknown dataset {name!r}; served are: {', '.join(SPECS)}")
+        raise ProviderError(f"unknown dataset {name!r}; served are: "
+                            f"{', '.join(list(SPECS) + list(TEXT_SPECS))}")
     spec = SPECS[name]
     cache = Path(cache_dir)
     real_path = cache / "datasets" / f"{name}.npz"
@@ -181,7 +196,8 @@ def _read_real(name: str, path: Path) -> dict[str, np.ndarray]:
     return _normalise(name, arrays, path)
 
 
-def _stratified(x: np.ndarray, y: np.ndarray, n: int, seed: int, name: str, split: int):
+def _stratified(x: np.ndarray, y: np.ndarray, n: int, seed: int, name: str, split: int,
+                classes: int = NUM_CLASSES):
     """A deterministic subset with (as far as the data allows) equal count per class."""
     n = max(0, int(n))
     flat = y.reshape(-1)
@@ -189,7 +205,7 @@ def _stratified(x: np.ndarray, y: np.ndarray, n: int, seed: int, name: str, spli
         return x, y
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), _code(name), split, 7]))
     picks = []
-    for c, k in enumerate(_per_class(n)):
+    for c, k in enumerate(_per_class(n, classes)):
         idx = np.flatnonzero(flat == c)
         picks.append(idx[rng.permutation(len(idx))[:k]])
     chosen = np.concatenate(picks)
@@ -197,9 +213,9 @@ def _stratified(x: np.ndarray, y: np.ndarray, n: int, seed: int, name: str, spli
     return x[chosen], y[chosen]
 
 
-def _per_class(n: int) -> list[int]:
-    base, extra = divmod(n, NUM_CLASSES)
-    return [base + (1 if c < extra else 0) for c in range(NUM_CLASSES)]
+def _per_class(n: int, classes: int = NUM_CLASSES) -> list[int]:
+    base, extra = divmod(n, classes)
+    return [base + (1 if c < extra else 0) for c in range(classes)]
 
 
 def _code(name: str) -> int:
@@ -464,3 +480,261 @@ def _render_mnist(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     noise *= 0.1 * (out > 0)
     out += noise
     return _to_uint8(out)
+
+
+# ------------------------------------------------------------------------------- IMDB
+# Reviews are served as Keras stores them in imdb.npz: 1-D object arrays whose items are
+# lists of raw word ranks (1 = the most frequent word), labels 0 (negative) / 1 (positive).
+#
+# The stand-in: a fixed vocabulary of IMDB_VOCAB synthetic words ranked by a Zipf law. A few
+# dozen of the frequent ones are sentiment cues (half positive, half negative). A review
+# of 30-400 words mixes neutral words with cues, most of them of its label's sentiment; how
+# clear a review is varies (some are nearly balanced), so even good models stay below 100%.
+# Cues are spread over the whole review, so a recurrent model that mostly remembers the
+# last words of a review still sees them; with shuffled labels nothing can be learned.
+
+IMDB_VOCAB = 10000
+_IMDB_CUES = 50  # positive cue words; as many negative ones
+_IMDB_MIN_LEN, _IMDB_MAX_LEN = 30, 400
+_IMDB_CUE_RATE = (0.06, 0.2)  # share of a review's words that are cues
+_IMDB_AGREE = (0.6, 0.95)  # share of its cues that carry its label's sentiment
+_IMDB_CUE_SPAN = (10, 300)
+_IMDB_TAIL = (15, 0.7)  # the last words of a review (its verdict) and their share of cues  # ranks the cue words are drawn from
+
+_COMMON = ("the and a of to is br in it i this that was as for with movie but film on not you are "
+           "his have he be one all at by an they who so from like her just about out if has some "
+           "there what or more when very up no time even she my would which story only really see "
+           "their had can were me well than we much been get will also into other people because "
+           "how most him them its do first then made make could way any too after characters think "
+           "watch two films character seen many being life plot never acting little over off show "
+           "know where ever does did man scene here through scenes").split()
+_POSITIVE = ("great good best love excellent wonderful beautiful perfect brilliant enjoyed amazing "
+             "favorite superb fun loved fantastic touching delightful charming moving").split()
+_NEGATIVE = ("bad worst awful waste terrible boring poor stupid horrible worse dull mess lame "
+             "annoying pointless ridiculous crap weak disappointing unfunny").split()
+
+
+def _imdb_vocabulary() -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(words by rank, ranks of positive cues, ranks of negative cues); ranks are 1-based."""
+    rng = np.random.default_rng(np.random.SeedSequence([_code("imdb"), 11]))
+    onsets = list("bcdfghjklmnprstvwz") + ["br", "ch", "cl", "dr", "gr", "pl", "sh", "st", "th", "tr"]
+    vowels = ["a", "e", "i", "o", "u", "ai", "ea", "ou", "y"]
+    codas = ["", "", "", "n", "r", "s", "t", "l", "m", "nd", "ck"]
+    taken = set(_COMMON) | set(_POSITIVE) | set(_NEGATIVE)
+    made: list[str] = []
+    while len(made) < IMDB_VOCAB:
+        k = int(rng.integers(2, 4))
+        word = "".join(onsets[rng.integers(len(onsets))] + vowels[rng.integers(len(vowels))]
+                       for _ in range(k)) + codas[rng.integers(len(codas))]
+        if word not in taken:
+            taken.add(word)
+            made.append(word)
+    # Cue ranks: among the frequent words, never the very commonest ones.
+    slots = rng.permutation(np.arange(*_IMDB_CUE_SPAN))[: 2 * _IMDB_CUES]
+    pos, neg = np.sort(slots[:_IMDB_CUES]), np.sort(slots[_IMDB_CUES:])
+    words: list[str | None] = [None] * IMDB_VOCAB
+    words[: len(_COMMON)] = _COMMON
+    for ranks, names in ((pos, _POSITIVE), (neg, _NEGATIVE)):
+        for r, w in zip(ranks[: len(names)], names):
+            words[r - 1] = w
+    filler = iter(made)
+    words = [w if w is not None else next(filler) for w in words]
+    return words, pos, neg
+
+
+_VOCAB_CACHE: list = []
+
+
+def _vocab():
+    if not _VOCAB_CACHE:
+        _VOCAB_CACHE.append(_imdb_vocabulary())
+    return _VOCAB_CACHE[0]
+
+
+def _zipf_sampler(ranks: np.ndarray):
+    p = 1.0 / (ranks.astype(np.float64) + 2.7)
+    cdf = np.cumsum(p)
+    cdf /= cdf[-1]
+    return ranks, cdf
+
+
+def _imdb_standin_flat(n: int, seed: int, *, split: int, quick: bool):
+    """``n`` stand-in reviews as (flat raw ids int32, lengths int32, labels int64)."""
+    _, pos, neg = _vocab()
+    root = np.random.SeedSequence([int(seed), _code("imdb"), split, int(quick), STANDIN_VERSION])
+    rng = np.random.default_rng(root)
+    labels = np.repeat(np.arange(2, dtype=np.int64), _per_class(n, 2))
+    labels = labels[rng.permutation(n)]
+    # Lengths: log-normal around ~170 words, clipped to 30..400 (IMDB's reviews are skewed).
+    lengths = np.clip(np.round(rng.lognormal(np.log(170), 0.55, n)), _IMDB_MIN_LEN,
+                      _IMDB_MAX_LEN).astype(np.int32)
+    total = int(lengths.sum())
+    owner = np.repeat(np.arange(n), lengths)
+    # Per review: how many of its words are cues, and how many cues agree with its label.
+    cue_rate = rng.uniform(*_IMDB_CUE_RATE, n).astype(np.float32)
+    agree = rng.uniform(*_IMDB_AGREE, n).astype(np.float32)
+
+    all_ranks = np.arange(1, IMDB_VOCAB + 1)
+    neutral = np.setdiff1d(all_ranks, np.concatenate([pos, neg]))
+    out = np.empty(total, np.int32)
+    # Reviews tend to end with a verdict: their last words are denser in cues.
+    from_end = np.cumsum(lengths)[owner] - np.arange(total)  # 1 for a review's last word
+    rate = np.where(from_end <= _IMDB_TAIL[0], _IMDB_TAIL[1], cue_rate[owner])
+    u = rng.random(total, dtype=np.float32)
+    is_cue = u < rate
+    positive_cue = rng.random(total, dtype=np.float32) < np.where(labels[owner] == 1, agree[owner],
+                                                                  1 - agree[owner])
+    pick = rng.random(total)
+    for mask, pool in ((~is_cue, neutral), (is_cue & positive_cue, pos),
+                       (is_cue & ~positive_cue, neg)):
+        ranks, cdf = _zipf_sampler(pool)
+        idx = np.searchsorted(cdf, pick[mask], side="right")
+        out[mask] = ranks[np.minimum(idx, len(ranks) - 1)]
+    return out, lengths, labels
+
+
+def _ragged(flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """A 1-D object array of Python lists, the layout Keras' imdb.npz holds."""
+    values = flat.tolist()
+    ends = np.cumsum(lengths).tolist()
+    starts = [0] + ends[:-1]
+    out = np.empty(len(lengths), dtype=object)
+    out[:] = [values[a:b] for a, b in zip(starts, ends)]
+    return out
+
+
+def _flatten(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.fromiter((len(s) for s in x), dtype=np.int64, count=len(x))
+    flat = np.fromiter((w for s in x for w in s), dtype=np.int64, count=int(lengths.sum()))
+    return flat, lengths
+
+
+def imdb_standin_path(cache_dir: str | os.PathLike, seed: int = 0) -> Path:
+    return Path(cache_dir) / "standin" / f"imdb-seed{int(seed)}-v{STANDIN_VERSION}.npz"
+
+
+def _imdb_full_standin(cache: Path, seed: int):
+    spec = TEXT_SPECS["imdb"]
+    path = imdb_standin_path(cache, seed)
+    keys = ("train_ids", "train_len", "y_train", "test_ids", "test_len", "y_test")
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                a = {k: np.asarray(z[k]) for k in keys}
+            if len(a["y_train"]) == spec.n_train and len(a["y_test"]) == spec.n_test:
+                return a
+        except Exception:
+            pass  # damaged or foreign file: regenerate and replace it
+    tr = _imdb_standin_flat(spec.n_train, seed, split=1, quick=False)
+    te = _imdb_standin_flat(spec.n_test, seed, split=2, quick=False)
+    a = dict(zip(keys, tr + te))
+    try:
+        _save_atomic(path, a)
+    except OSError:
+        pass
+    return a
+
+
+def _load_text(name: str, *, cache_dir, quick: bool, quick_train: int, quick_test: int,
+               seed: int) -> Served:
+    cache = Path(cache_dir)
+    real_path = cache / "datasets" / f"{name}.npz"
+    if real_path.is_file():
+        arrays = _read_real_text(real_path)
+        if quick:
+            x_tr, y_tr = _stratified(arrays["x_train"], arrays["y_train"], quick_train, seed, name, 1, 2)
+            x_te, y_te = _stratified(arrays["x_test"], arrays["y_test"], quick_test, seed, name, 2, 2)
+            arrays = {"x_train": x_tr, "y_train": y_tr, "x_test": x_te, "y_test": y_te}
+        index = cache / "datasets" / f"{name}_word_index.json"
+        return Served(name, "real", quick=bool(quick), **arrays,
+                      word_index_path=str(index) if index.is_file() else None)
+    if quick:
+        tr = _imdb_standin_flat(max(0, int(quick_train)), seed, split=1, quick=True)
+        te = _imdb_standin_flat(max(0, int(quick_test)), seed, split=2, quick=True)
+        a = dict(zip(("train_ids", "train_len", "y_train", "test_ids", "test_len", "y_test"), tr + te))
+    else:
+        a = _imdb_full_standin(cache, seed)
+    return Served(name, "standin", _ragged(a["train_ids"], a["train_len"]), a["y_train"].astype(np.int64),
+                  _ragged(a["test_ids"], a["test_len"]), a["y_test"].astype(np.int64), quick=bool(quick))
+
+
+def _read_real_text(path: Path) -> dict[str, np.ndarray]:
+    try:
+        # Keras' imdb.npz stores the ragged reviews as pickled object arrays.
+        with np.load(path, allow_pickle=True) as z:
+            missing = [k for k in _KEYS if k not in z.files]
+            if missing:
+                raise ProviderError(f"{path} lacks {', '.join(missing)}")
+            arrays = {k: np.asarray(z[k]) for k in _KEYS}
+    except ProviderError:
+        raise
+    except Exception as exc:
+        raise ProviderError(f"cannot read the staged dataset {path}: {exc}") from exc
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"].reshape(-1)
+        if x.ndim != 1 or len(x) != len(y):
+            raise ProviderError(f"{path}: x_{split} must be 1-D with one review per label")
+        if y.size and (y.min() < 0 or y.max() > 1):
+            raise ProviderError(f"{path}: y_{split} has labels outside 0..1")
+        arrays[f"y_{split}"] = y.astype(np.int64)
+        if x.dtype != object:
+            out = np.empty(len(x), dtype=object)
+            out[:] = [list(map(int, s)) for s in x]
+            arrays[f"x_{split}"] = out
+    return arrays
+
+
+def imdb_load_data(served: Served, num_words=None, skip_top=0, maxlen=None, seed=113,
+                   start_char=1, oov_char=2, index_from=3):
+    """What ``keras.datasets.imdb.load_data(...)`` returns for the served reviews.
+
+    Mirrors Keras: both splits shuffled with ``np.random.RandomState(seed)``; ``start_char``
+    prepended and ids offset by ``index_from``; reviews of ``maxlen`` or more words dropped;
+    ids outside ``skip_top <= id < num_words`` replaced by ``oov_char`` (or removed when it
+    is None). Returns new arrays each call.
+    """
+    rng = np.random.RandomState(seed)
+    parts = []
+    for x, y in ((served.x_train, served.y_train), (served.x_test, served.y_test)):
+        idx = np.arange(len(x))
+        rng.shuffle(idx)
+        flat, lengths = _flatten(x[idx])
+        flat = flat + (index_from or 0)
+        if start_char is not None:
+            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+            flat = np.insert(flat, starts, start_char)
+            lengths = lengths + 1
+        y = np.asarray(y)[idx]
+        if maxlen:
+            keep = lengths < maxlen
+            owner = np.repeat(np.arange(len(lengths)), lengths)
+            flat, lengths, y = flat[keep[owner]], lengths[keep], y[keep]
+        parts.append([flat, lengths, y])
+    if maxlen and (not len(parts[0][1]) or not len(parts[1][1])):
+        raise ValueError(f"After filtering for sequences shorter than maxlen={maxlen}, "
+                         "no sequence was kept. Increase maxlen.")
+    if not num_words:
+        num_words = max(int(p[0].max()) for p in parts if p[0].size)
+    out = []
+    for flat, lengths, y in parts:
+        bad = (flat < skip_top) | (flat >= num_words)
+        if oov_char is not None:
+            flat = np.where(bad, oov_char, flat)
+        else:
+            owner = np.repeat(np.arange(len(lengths)), lengths)
+            lengths = lengths - np.bincount(owner[bad], minlength=len(lengths))
+            flat = flat[~bad]
+        out.append((_ragged(flat, lengths), y.astype(np.int64)))
+    return out[0], out[1]
+
+
+def imdb_word_index(served: Served | None = None) -> dict[str, int]:
+    """``imdb.get_word_index()``: with real reviews the staged real index (when staged),
+    with the stand-in (or no ``served``) the stand-in's word -> rank."""
+    if served is not None and served.source == "real" and served.word_index_path:
+        import json
+
+        with open(served.word_index_path, encoding="utf-8") as fh:
+            return {str(k): int(v) for k, v in json.load(fh).items()}
+    words, _, _ = _vocab()
+    return {w: i + 1 for i, w in enumerate(words)}
