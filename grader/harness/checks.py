@@ -336,7 +336,7 @@ def threshold(ctx: Context, params: dict) -> Outcome:
         return Outcome(False, f"measured {acc:.1%} on an untrained model", score=0.0, evidence=evidence,
                        hint="train the model before evaluating it")
     if acc >= bar:
-        return Outcome(True, f"measured test accuracy {acc:.1%} ≥ {bar:.0%} on {m.get("n")} test samples",
+        return Outcome(True, f"measured test accuracy {acc:.1%} ≥ {bar:.0%} on {m.get('n')} test samples",
                        evidence=evidence)
     return Outcome(False, f"measured test accuracy {acc:.1%} is below the bar of {bar:.0%}", score=score,
                    hint="train longer, improve the model, or check the preprocessing", evidence=evidence)
