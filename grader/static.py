@@ -28,7 +28,7 @@ STEP_NAMES = {"load_data": "load the data", "build_model": "build the model",
 def read_source(path: Path) -> tuple[str, str]:
     """(source, how it was read); notebooks become their code cells joined."""
     if path.suffix == ".ipynb":
-        source, _, _ = notebook_source(path)
+        source, _ = notebook_source(path)
         return source, "notebook code cells"
     return path.read_text(encoding="utf-8", errors="replace"), "script"
 

@@ -63,7 +63,7 @@ def measure(probe) -> dict[str, Any] | None:
     else:
         scaling = infer_scaling(probe.fit_inputs.get(mid), served.x_train)
         if scaling is None:
-            result["error"] = ("could not tell how the program preprocesses images "
+            result["error"] = ("could not tell how the program preprocesses its inputs "
                                "(it neither evaluated on the test set nor fit on arrays)")
             return result
         a, b = scaling

@@ -1,25 +1,19 @@
-"""A notebook's code cells as one script (stdlib only: used inside the sandbox and by
-static analysis). Shell and magic lines (`!pip …`, `%matplotlib …`) are skipped, not run."""
+"""A notebook's code cells as one script, for reading it without running it (static
+analysis, and the check that a notebook can be run at all). Stdlib only. Shell and magic
+lines (`!pip install …`, `%matplotlib …`) become `pass` so that the script parses."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NamedTuple
-
-
-class Cell(NamedTuple):
-    start_line: int  # first line of the cell in the joined script
-    number: int  # 1-based among code cells
-    first_line: str
 
 
 class NotebookError(ValueError):
     """Not a notebook we can run; the message says why."""
 
 
-def notebook_source(path: Path) -> tuple[str, list[Cell], int]:
-    """(script, cells, number of skipped shell/magic lines)."""
+def notebook_source(path: Path) -> tuple[str, int]:
+    """(script, number of skipped shell/magic lines)."""
     try:
         nb = json.loads(Path(path).read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
@@ -30,15 +24,13 @@ def notebook_source(path: Path) -> tuple[str, list[Cell], int]:
         raise NotebookError(f"{Path(path).name} uses the old notebook format {nb.get('nbformat')}: "
                             "open and save it in a current Jupyter or Colab")
     lines: list[str] = []
-    cells: list[Cell] = []
     skipped = 0
     code_cells = [c for c in nb["cells"] if isinstance(c, dict) and c.get("cell_type") == "code"]
     if not code_cells:
         raise NotebookError(f"{Path(path).name} has no code cells")
-    for number, cell in enumerate(code_cells, start=1):
+    for cell in code_cells:
         src = cell.get("source", "")
         src = "".join(src) if isinstance(src, list) else str(src)
-        cells.append(Cell(len(lines) + 1, number, src.strip().splitlines()[0] if src.strip() else ""))
         for line in src.splitlines():
             stripped = line.lstrip()
             if stripped.startswith(("!", "%")):
@@ -46,4 +38,4 @@ def notebook_source(path: Path) -> tuple[str, list[Cell], int]:
                 line = line[: len(line) - len(stripped)] + "pass  # skipped: " + stripped[:60].replace("\n", " ")
             lines.append(line)
         lines.append("")
-    return "\n".join(lines), cells, skipped
+    return "\n".join(lines), skipped
