@@ -13,7 +13,7 @@ from rich.console import Console
 
 from grader.course import RubricError, load_rubrics
 from grader.gradebook import Gradebook
-from grader.manual import CSV_COLUMNS, MarksError, history, import_csv, known_usns, record, template_rows, validate
+from grader.manual import MarksError, history, import_csv, known_usns, record, template_rows, validate
 from grader.submissions import SubmissionError, read_roster
 
 app = typer.Typer(help="Marks entered by faculty (Viva, Project, Demonstration, Report) and overrides of "
@@ -114,6 +114,3 @@ def history_cmd(usn: str = typer.Argument(..., help="The student's USN."),
         why = f"  reason: {m.reason}" if m.reason else ""
         out.print(f"{m.entered_at}  {m.assessment:<10} program {m.program or '-':<3} {m.attribute:<14} "
                   f"{m.mark:>5g}  {m.kind:<8} from {m.source}{why}", highlight=False)
-
-
-__all__ = ["app", "CSV_COLUMNS"]

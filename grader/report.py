@@ -5,19 +5,16 @@ class.html and portal.csv.
 Manual marks (Viva, Project, …) and overrides entered since the last batch are merged
 into every page. A program sheet whose inputs (its result, the manual marks merged into it,
 its artifacts, the code and templates that draw it) are unchanged since the last run is
-left as it is, because drawing its training curve is the costly part; `force=True` draws
-them all again. The sheets still to draw are drawn by a pool of processes.
+left as it is; `force=True` draws them all again. Training curves are drawn once, when a
+job is graded (see reports.curves.save_curve), not here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
-import os
 import time
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +33,6 @@ from grader.semester import ClassSummary, Entry, class_summary, latest_results, 
 
 STATE_FILE = ".report-state.json"
 ARTIFACTS = ".artifacts"
-PARALLEL_FROM = 8  # sheets to draw before a process pool pays for itself
 # What shapes a program sheet besides its result: a change here draws every sheet again.
 SHEET_CODE = [Path(__file__).parent / "reports" / name for name in
               ("html.py", "curves.py", "csvout.py", "templates/sheet.html", "templates/base.html",
@@ -98,24 +94,17 @@ def _listing(folder: Path | None) -> str:
     return "\n".join(items)
 
 
-def _draw(task: tuple[str, str, str | None]) -> str | None:
+def _draw(result: GradeResult, out_dir: Path, artifacts: Path | None) -> str | None:
     """Draw one sheet; a sheet that cannot be drawn is named, and the others go on."""
-    result_json, root, artifacts = task
-    result = GradeResult.model_validate_json(result_json)
     try:
-        write_sheet(result, Path(root), artifacts_dir=Path(artifacts) if artifacts else None)
+        write_sheet(result, out_dir, artifacts_dir=artifacts)
     except Exception as e:  # noqa: BLE001 - one bad sheet must not stop the report
         return f"{result.student} program {result.program} ({result.assessment}): {type(e).__name__}: {e}"
     return None
 
 
-def _pool_context():
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else None)
-
-
-def draw_program_sheets(sheets: list[tuple[GradeResult, Path | None]], out_dir: Path, *, force: bool = False,
-                        jobs: int | None = None) -> tuple[int, int, list[str]]:
+def draw_program_sheets(sheets: list[tuple[GradeResult, Path | None]], out_dir: Path, *,
+                        force: bool = False) -> tuple[int, int, list[str]]:
     """Write the program sheets whose inputs changed since the last run (all with `force`).
     Returns (drawn, unchanged, failures)."""
     state_path = out_dir / STATE_FILE
@@ -126,12 +115,11 @@ def draw_program_sheets(sheets: list[tuple[GradeResult, Path | None]], out_dir: 
     version = _code_version()
     known = state.get("sheets", {}) if state.get("version") == version and not force else {}
     new_state: dict[str, list] = {}
-    todo: list[tuple[str, str, str | None]] = []
     drawn: list[tuple[str, Path, str]] = []
+    errors: list[str | None] = []
     unchanged = 0
     for result, artifacts in sheets:
-        root = out_dir
-        path = root / sheet_relpath(result)
+        path = out_dir / sheet_relpath(result)
         rel = path.relative_to(out_dir).as_posix()
         body = result.model_dump_json()
         fingerprint = hashlib.sha256((body + "\0" + _listing(artifacts)).encode()).hexdigest()
@@ -140,21 +128,15 @@ def draw_program_sheets(sheets: list[tuple[GradeResult, Path | None]], out_dir: 
             new_state[rel] = known[rel]
             unchanged += 1
             continue
-        todo.append((body, str(root), str(artifacts) if artifacts else None))
+        errors.append(_draw(result, out_dir, artifacts))
         drawn.append((rel, path, fingerprint))
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-    if workers > 1 and len(todo) >= PARALLEL_FROM:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-            errors = list(pool.map(_draw, todo, chunksize=max(1, len(todo) // (workers * 4))))
-    else:
-        errors = [_draw(task) for task in todo]
     for (rel, path, fingerprint), error in zip(drawn, errors):
         if error is None:  # a sheet that failed is tried again next time
             new_state[rel] = [fingerprint, _mtime(path)]
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(state_path, json.dumps({"version": version, "sheets": new_state}, indent=0).encode())
     failures = [e for e in errors if e]
-    return len(todo) - len(failures), unchanged, failures
+    return len(drawn) - len(failures), unchanged, failures
 
 
 def _mtime(path: Path) -> int | None:
@@ -168,7 +150,7 @@ def _mtime(path: Path) -> int | None:
 
 
 def regenerate(gradebook_path: Path, rubrics: Rubrics, out_dir: Path, roster: Mapping[str, str] | Path | None = None,
-               *, internal_table: str | None = None, force: bool = False, jobs: int | None = None) -> ReportOutcome:
+               *, internal_table: str | None = None, force: bool = False) -> ReportOutcome:
     """Rebuild every report of the course from the gradebook at `gradebook_path` into `out_dir`.
 
     roster: usn -> name, or a roster.csv (or the folder holding it); students on it with no
@@ -197,7 +179,7 @@ def regenerate(gradebook_path: Path, rubrics: Rubrics, out_dir: Path, roster: Ma
     t = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     drawn, unchanged, failures = draw_program_sheets([(r, _artifacts(out_dir, r)) for r in merged], out_dir,
-                                                     force=force, jobs=jobs)
+                                                     force=force)
     timings["program_sheets"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Callable
 
 from grader.course import ProgramRubric
@@ -93,6 +93,7 @@ def check(check_id: str, title: str) -> Callable[[CheckFn], CheckFn]:
     return register
 
 
+@lru_cache(maxsize=1)
 def harness_version() -> str:
     """Changes whenever the code that runs, observes or judges a submission changes."""
     h = hashlib.sha256()
