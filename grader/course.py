@@ -183,10 +183,15 @@ class CheckSpec(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+Framework = Literal["keras", "torch", "torchvision", "sklearn", "any"]
+
+
 class ProgramRubric(Strict):
     program: int = Field(ge=1)
     title: str
-    framework: Literal["keras", "torch", "sklearn", "any"]
+    # The framework(s) the program uses; the probe for each is installed. A list where the
+    # program has parts in several (Program 1: scikit-learn and PyTorch).
+    framework: Framework | list[Framework]
     dataset: str
     classes: int = Field(ge=2)
     required_steps: list[str]
@@ -194,6 +199,10 @@ class ProgramRubric(Strict):
     stdin: list[str] = Field(default_factory=list)
     thresholds: Thresholds
     checks: list[CheckSpec] = Field(min_length=1)
+
+    @property
+    def frameworks(self) -> list[str]:
+        return [self.framework] if isinstance(self.framework, str) else list(self.framework)
 
     def threshold(self, source: str, mode: str) -> float:
         by_mode = self.thresholds.real if source == "real" else self.thresholds.standin

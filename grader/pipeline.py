@@ -27,7 +27,7 @@ def plan_for(job: Job, rubrics: Rubrics, cache_dir: Path, parallel_jobs: int = 1
     rubric = rubrics.program(job.program)
     limits = rubric.limits
     return RunPlan(
-        entry=str(job.entry), mode=job.mode, framework=rubric.framework,
+        entry=str(job.entry), mode=job.mode, frameworks=rubric.frameworks,
         keras_flavour=rubrics.course.keras_flavour, dataset=rubric.dataset,
         epochs_cap=limits.quick.epochs, quick_train=limits.quick.train, quick_test=limits.quick.test,
         stdin=rubric.stdin, timeout_s=limits.quick.timeout_s if job.mode == "quick" else limits.full.timeout_s,

@@ -21,7 +21,7 @@ def run(tmp_path: Path, source: str, **plan_overrides):
     folder.mkdir(exist_ok=True)
     (folder / "program3.py").write_text(textwrap.dedent(source))
     job = Job(student="t", program=3, course="20CSEL76", folder=folder, entry=Path("program3.py"))
-    plan = dict(entry="program3.py", mode="quick", framework="any", dataset="cifar10", epochs_cap=2,
+    plan = dict(entry="program3.py", mode="quick", frameworks=[], dataset="cifar10", epochs_cap=2,
                 quick_train=100, quick_test=100, timeout_s=30, memory_mb=2048, output_kb=64,
                 cache_dir=str(tmp_path / "cache"))
     plan.update(plan_overrides)

@@ -58,7 +58,7 @@ def run_script(config_path: str) -> int:
         status = 1
     finally:
         sys.stdout.flush()
-        probe_session.finish(session)
+        probe_session.finish(session, namespace)
     return status
 
 

@@ -37,6 +37,11 @@ class KerasProbe:
         self.phase = "running the program"
         self.originals: dict[tuple[type, str], Any] = {}
 
+    def measure(self) -> dict[str, Any] | None:
+        from grader.probe.measure import measure
+
+        return measure(self)
+
     # ------------------------------------------------------------ installation
 
     def install(self, flavour: str) -> None:

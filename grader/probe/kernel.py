@@ -93,7 +93,7 @@ def run_notebook(config_path: str) -> int:
             if problem:
                 break
         if not problem or problem["type"] != "DeadKernelError":
-            run_hidden(client, nb, "import grader.probe.session as __grader\n__grader.finish()")
+            run_hidden(client, nb, "import grader.probe.session as __grader\n__grader.finish(namespace=get_ipython().user_ns)")
     nbformat.write(nb, artifacts / EXECUTED)
     trace = Trace(Path(config["out_dir"]) / "trace.json")
     trace.data = json.loads(trace.path.read_text())  # what the kernel recorded

@@ -5,24 +5,52 @@ ways a submission runs: a script in this process, or a notebook in a Jupyter ker
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Protocol
 
 from grader.probe import colab, provider
 from grader.probe.shims import install_matplotlib, install_network_guard, install_stdin
 from grader.probe.trace import Trace
+
+IDLE = "running the program"
+
+
+class Probe(Protocol):
+    """What a framework probe offers the session. `phase` names what the program is doing
+    (e.g. "model.fit") for error messages; `measure` runs after the program has ended and
+    returns the harness's own measurement of the final model, or None."""
+
+    phase: str
+
+    def measure(self) -> dict[str, Any] | None: ...
+
+
+def keras_probe(trace: Trace, config: dict[str, Any]) -> Probe:
+    from grader.probe.keras_hooks import KerasProbe
+
+    probe = KerasProbe(trace, served_loader(config), config.get("epochs_cap"))
+    probe.install(config.get("keras_flavour", "keras3"))
+    return probe
+
+
+# framework name (as a rubric's `framework` names it) -> factory installing its probe
+PROBES: dict[str, Callable[[Trace, dict[str, Any]], Probe]] = {"keras": keras_probe}
 
 
 @dataclass
 class Session:
     config: dict[str, Any]
     trace: Trace
-    probe: Any = None  # the framework probe (KerasProbe), if the program's framework has one
+    probes: list[Probe] = field(default_factory=list)
+    # The program's global namespace once it has run (script: the exec namespace; notebook:
+    # the kernel's user namespace), for harness checks that call the student's functions.
+    namespace: dict[str, Any] | None = None
 
     @property
     def phase(self) -> str:
-        return self.probe.phase if self.probe else "running the program"
+        busy = [p.phase for p in self.probes if p.phase != IDLE]
+        return busy[0] if busy else IDLE
 
 
 CURRENT: Session | None = None
@@ -39,11 +67,7 @@ def start(config_path: str) -> Session:
     install_network_guard(trace)
     colab.install(Path.cwd(), Path(config["artifacts_dir"]), trace)
     session = Session(config, trace)
-    if config.get("framework") == "keras":
-        from grader.probe.keras_hooks import KerasProbe
-
-        session.probe = KerasProbe(trace, served_loader(config), config.get("epochs_cap"))
-        session.probe.install(config.get("keras_flavour", "keras3"))
+    session.probes = [PROBES[name](trace, config) for name in config.get("frameworks", []) if name in PROBES]
     CURRENT = session
     return session
 
@@ -60,16 +84,16 @@ def served_loader(config: dict[str, Any]):
     return load_served
 
 
-def finish(session: Session | None = None) -> None:
-    """Measures the final model (never hiding the run's own result) and saves the trace."""
+def finish(session: Session | None = None, namespace: dict[str, Any] | None = None) -> None:
+    """Measures the final model(s) (never hiding the run's own result) and saves the trace."""
     session = session or CURRENT
     if session is None:
         return
-    if session.probe is not None:
-        from grader.probe.measure import measure
-
+    if namespace is not None:
+        session.namespace = namespace
+    for probe in session.probes:
         try:
-            m = measure(session.probe)
+            m = probe.measure()
         except Exception as e:
             m = {"error": f"{type(e).__name__}: {e}"[:500]}
         if m:

@@ -18,7 +18,7 @@ class RunPlan(BaseModel):
 
     entry: str  # relative to the submission folder
     mode: Literal["quick", "full"]
-    framework: str
+    frameworks: list[str]  # the probes to install: keras, torch, sklearn, ...
     keras_flavour: str = "keras3"
     dataset: str
     epochs_cap: int | None
@@ -42,7 +42,7 @@ class Runner(Protocol):
 
 def probe_config(plan: RunPlan, entry: Path, out_dir: Path, artifacts_dir: Path) -> dict[str, Any]:
     return {
-        "entry": str(entry), "mode": plan.mode, "framework": plan.framework,
+        "entry": str(entry), "mode": plan.mode, "frameworks": plan.frameworks,
         "keras_flavour": plan.keras_flavour, "dataset": plan.dataset,
         "epochs_cap": plan.epochs_cap if plan.mode == "quick" else None,
         "quick_train": plan.quick_train, "quick_test": plan.quick_test, "stdin": plan.stdin,
