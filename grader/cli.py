@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from grader import batch as batch_mod
 from grader.cli_data import app as data_app
 from grader.cli_marks import app as marks_app
 from grader.cli_report import report as report_cmd
+from grader.console import err, out
 from grader.course import RubricError, load_rubrics
 from grader.data import default_cache_dir
 from grader.models import GradeResult, Status
@@ -31,8 +31,6 @@ app.add_typer(marks_app, name="marks", short_help="Enter Viva, Project, Demonstr
 app.command("report")(report_cmd)
 rubric_app = typer.Typer(help="Course and rubric files.", no_args_is_help=True)
 app.add_typer(rubric_app, name="rubric")
-out = Console()
-err = Console(stderr=True)
 
 CourseOpt = typer.Option("20CSEL76", "--course", help="Course code: the folder under rubrics/ with course.yaml and programN.yaml.")
 RubricsOpt = typer.Option(None, "--rubrics", help="Use rubric files from this folder instead of rubrics/<course>/.")

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
+from grader.console import err, out
 from grader.course import RubricError, load_rubrics
 from grader.gradebook import Gradebook
 from grader.manual import MarksError, history, import_csv, known_usns, record, template_rows, validate
@@ -19,8 +19,6 @@ from grader.submissions import SubmissionError, read_roster
 app = typer.Typer(help="Marks entered by faculty (Viva, Project, Demonstration, Report) and overrides of "
                        "automatic marks. Entries are never overwritten: a changed mark keeps its history.",
                   no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
 
 GradebookOpt = typer.Option(Path("reports/gradebook.sqlite"), "--gradebook", help="The class's gradebook (written by grader batch).")
 RosterOpt = typer.Option(None, "--roster", help="roster.csv (usn,name): students known besides those already graded.")

@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
+from grader.console import err, out
 from grader.course import RubricError, load_rubrics
 from grader.report import regenerate
 
-out = Console()
-err = Console(stderr=True)
 
 
 class InternalTable(str, Enum):

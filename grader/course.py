@@ -192,13 +192,22 @@ class ProgramRubric(Strict):
     # The framework(s) the program uses; the probe for each is installed. A list where the
     # program has parts in several (Program 1: scikit-learn and PyTorch).
     framework: Framework | list[Framework]
-    dataset: str
+    dataset: str | None = None  # None: the program brings its own data (a chatbot's corpus, an image)
     classes: int = Field(ge=2)
     required_steps: list[str]
     limits: Limits
     stdin: list[str] = Field(default_factory=list)
-    thresholds: Thresholds
+    thresholds: Thresholds | None = None  # required when a check judges accuracy
+    # Passed to the probe as they are: what it does after the program has run (e.g. the
+    # prompts to put to a chatbot's response function, the reference images to classify).
+    probe: dict[str, Any] = Field(default_factory=dict)
     checks: list[CheckSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _thresholds_for_accuracy(self) -> "ProgramRubric":
+        if self.thresholds is None and any(c.id.startswith("accuracy.") for c in self.checks):
+            raise ValueError("an accuracy check needs thresholds (real and standin, full and quick)")
+        return self
 
     @property
     def frameworks(self) -> list[str]:
@@ -277,6 +286,12 @@ def load_rubrics(course: str = "20CSEL76", folder: Path | None = None) -> Rubric
 def _check_attributes(rubric: ProgramRubric, course: Course, path: Path) -> None:
     """Each check must feed an attribute the record table grades automatically."""
     from grader.harness.registry import CHECKS  # the check library, to catch typos in ids
+    from grader.probe.session import AFTER_RUN
+
+    for name in rubric.probe:
+        if name not in AFTER_RUN:
+            raise RubricError(f"{path}: field probe.{name}: no post-run step named {name!r} "
+                              f"(have: {', '.join(AFTER_RUN) or 'none'})")
 
     table = course.table("record")
     for i, check in enumerate(rubric.checks):

@@ -28,7 +28,7 @@ def plan_for(job: Job, rubrics: Rubrics, cache_dir: Path, parallel_jobs: int = 1
     limits = rubric.limits
     return RunPlan(
         entry=str(job.entry), mode=job.mode, frameworks=rubric.frameworks,
-        keras_flavour=rubrics.course.keras_flavour, dataset=rubric.dataset,
+        keras_flavour=rubrics.course.keras_flavour, dataset=rubric.dataset, probe=rubric.probe,
         epochs_cap=limits.quick.epochs, quick_train=limits.quick.train, quick_test=limits.quick.test,
         stdin=rubric.stdin, timeout_s=limits.quick.timeout_s if job.mode == "quick" else limits.full.timeout_s,
         cell_timeout_s=limits.quick.cell_timeout_s if job.mode == "quick" else limits.full.cell_timeout_s,
@@ -46,6 +46,8 @@ def quick_limits(job: Job, rubrics: Rubrics) -> dict:
 def data_state(rubrics: Rubrics, program: int, cache_dir: Path) -> str:
     """Which data the job is served: the staged file's checksum, or the stand-in."""
     name = rubrics.program(program).dataset
+    if name is None:
+        return "no-dataset"
     staged = {s.name: s for s in datasets.status(cache_dir)}.get(name)
     if not staged or not staged.staged:
         return f"{name}:standin:v{provider.STANDIN_VERSION}"

@@ -43,10 +43,24 @@ def test_rounding_rule_is_half_up_in_one_place():
 
 
 def test_missing_field_is_named(rubric_copy):
+    edit(rubric_copy / "program3.yaml", lambda d: d.pop("title"))
+    with pytest.raises(RubricError) as e:
+        load_rubrics(folder=rubric_copy)
+    assert "program3.yaml" in str(e.value) and "field title" in str(e.value)
+
+
+def test_accuracy_check_without_thresholds_is_named(rubric_copy):
     edit(rubric_copy / "program3.yaml", lambda d: d.pop("thresholds"))
     with pytest.raises(RubricError) as e:
         load_rubrics(folder=rubric_copy)
-    assert "program3.yaml" in str(e.value) and "field thresholds" in str(e.value)
+    assert "program3.yaml" in str(e.value) and "needs thresholds" in str(e.value)
+
+
+def test_unknown_post_run_step_is_named(rubric_copy):
+    edit(rubric_copy / "program3.yaml", lambda d: d.update(probe={"no_such_step": {}}))
+    with pytest.raises(RubricError) as e:
+        load_rubrics(folder=rubric_copy)
+    assert "field probe.no_such_step" in str(e.value)
 
 
 def test_wrong_type_is_named(rubric_copy):

@@ -4,6 +4,7 @@ ways a submission runs: a script in this process, or a notebook in a Jupyter ker
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,11 @@ def keras_probe(trace: Trace, config: dict[str, Any]) -> Probe:
 
 # framework name (as a rubric's `framework` names it) -> factory installing its probe
 PROBES: dict[str, Callable[[Trace, dict[str, Any]], Probe]] = {"keras": keras_probe}
+
+
+# What a rubric's `probe:` section may ask for after the program has run: section name ->
+# module with `after_run(session, params) -> dict` (plain JSON, kept as trace["post_run"][name]).
+AFTER_RUN: dict[str, str] = {}
 
 
 @dataclass
@@ -98,4 +104,16 @@ def finish(session: Session | None = None, namespace: dict[str, Any] | None = No
             m = {"error": f"{type(e).__name__}: {e}"[:500]}
         if m:
             session.trace["measurements"].append(m)
-    session.trace.save()
+    session.trace.save()  # what was measured survives a post-run step that hangs
+    for name, params in (session.config.get("probe") or {}).items():
+        session.trace["post_run"][name] = run_after(name, session, params)
+        session.trace.save()
+
+
+def run_after(name: str, session: Session, params: Any) -> dict[str, Any]:
+    if name not in AFTER_RUN:
+        return {"error": f"no post-run step named {name!r}"}
+    try:
+        return importlib.import_module(AFTER_RUN[name]).after_run(session, params)
+    except Exception as e:
+        return {"error": f"{type(e).__name__}: {e}"[:500]}

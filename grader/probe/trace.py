@@ -49,6 +49,7 @@ class Trace:
             "fits": [],
             "evaluations": [],
             "measurements": [],
+            "post_run": {},
             "removed_api": [],
             "notes": [],
             "figures": [],

@@ -20,7 +20,8 @@ class RunPlan(BaseModel):
     mode: Literal["quick", "full"]
     frameworks: list[str]  # the probes to install: keras, torch, sklearn, ...
     keras_flavour: str = "keras3"
-    dataset: str
+    dataset: str | None
+    probe: dict[str, Any] = {}  # the rubric's post-run work for the probe
     epochs_cap: int | None
     quick_train: int
     quick_test: int
@@ -46,7 +47,7 @@ def probe_config(plan: RunPlan, entry: Path, out_dir: Path, artifacts_dir: Path)
         "keras_flavour": plan.keras_flavour, "dataset": plan.dataset,
         "epochs_cap": plan.epochs_cap if plan.mode == "quick" else None,
         "quick_train": plan.quick_train, "quick_test": plan.quick_test, "stdin": plan.stdin,
-        "cell_timeout_s": plan.cell_timeout_s,
+        "cell_timeout_s": plan.cell_timeout_s, "probe": plan.probe,
         "cache_dir": plan.cache_dir, "out_dir": str(out_dir), "artifacts_dir": str(artifacts_dir),
     }
 
