@@ -132,18 +132,26 @@ def layer_types(model: dict[str, Any]) -> list[str]:
     return [layer.get("type", "") for layer in model.get("layers", [])]
 
 
+def layer_label(layer: dict[str, Any]) -> str:
+    """'Bidirectional(LSTM)' for a wrapper, so a rubric can require what is wrapped."""
+    kind = layer.get("type", "")
+    return f"{kind}({layer['wraps']})" if layer.get("wraps") else kind
+
+
 @check("model.structure", "The model has the required structure")
 def structure(ctx: Context, params: dict) -> Outcome:
     model = ctx.main_model
     if model is None:
         return not_run(ctx) or Outcome(False, "no model to inspect")
     types = layer_types(model)
+    labels = [layer_label(l) for l in model.get("layers", [])]
     problems, found = [], {}
     for req in params.get("require", []):
-        hits = [t for t in types if t in req["any_of"]]
+        hits = [b for t, b in zip(types, labels) if t in req["any_of"] or b in req["any_of"]]
         found[req["name"]] = hits
         if not hits:
-            problems.append(f"no {req['name']} layer (one of {', '.join(req['any_of'])})")
+            problems.append(f"no {req['name']} layer (one of {', '.join(req['any_of'])}; "
+                            f"the model has {' → '.join(labels) or 'no layers'})")
     want = params.get("output")
     accepted = params.get("outputs_any_of") or ([want] if want else [])
     dense = [l for l in model.get("layers", []) if l.get("type") == "Dense"]
@@ -152,17 +160,18 @@ def structure(ctx: Context, params: dict) -> Outcome:
         last = dense[-1] if dense else {}
         units, act = last.get("config", {}).get("units"), last.get("config", {}).get("activation")
         found["output"] = {"units": units, "activation": act}
-        if not any(units == w["units"] and act == w["activation"] for w in accepted):
-            problems.append(f"the output layer should be Dense({want['units']}, activation='{want['activation']}'),"
+        # an output without units (e.g. a next-word model: one unit per word) fixes only the activation
+        if not any(w.get("units") in (None, units) and act == w["activation"] for w in accepted):
+            problems.append(f"the output layer should be Dense({want.get('units', 'n')}, activation='{want['activation']}'),"
                             f" found {'Dense(%s, %s)' % (units, act) if last else 'no Dense layer'}")
     total = len(params.get("require", [])) + (1 if accepted else 0)
     score = (total - len(problems)) / total if total else 1.0
-    evidence = {"layers": " → ".join(types), "params": model.get("params"), **found}
+    evidence = {"layers": " → ".join(labels), "params": model.get("params"), **found}
     if problems:
         return Outcome(False, "; ".join(problems), score=score, evidence=evidence,
                        hint=params.get("hint", "a CNN for CIFAR-10 needs convolution and pooling layers "
                                                        "and a 10-way softmax output"))
-    return Outcome(True, f"{len(types)} layers: " + " → ".join(types), evidence=evidence)
+    return Outcome(True, f"{len(types)} layers: " + " → ".join(labels), evidence=evidence)
 
 
 def techniques(ctx: Context, model: dict[str, Any]) -> dict[str, str]:

@@ -361,6 +361,9 @@ def describe_layer(layer: Any) -> dict[str, Any]:
             break
         except Exception:
             continue
+    inner = getattr(layer, "forward_layer", None) or getattr(layer, "layer", None)
+    if inner is not None:  # Bidirectional / TimeDistributed: which layer they wrap
+        info["wraps"] = type(inner).__name__
     info["trainable_output"] = info["type"] == "Dense"
     info["augmentation"] = info["type"] in AUGMENTATION_LAYERS
     return info
