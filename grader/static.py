@@ -19,10 +19,16 @@ STEP_CALLS: dict[str, set[str]] = {
     "compile": {"compile"},
     "train": {"fit", "fit_generator", "train_on_batch", "step"},
     "evaluate": {"evaluate", "predict", "score", "accuracy_score", "evaluate_generator"},
+    # a chatbot (Program 7): text to id sequences, the model's reply, a conversation
+    "tokenize": {"fit_on_texts", "texts_to_sequences", "TextVectorization", "adapt", "pad_sequences",
+                 "Tokenizer", "split"},
+    "predict": {"predict", "predict_on_batch", "argmax"},
+    "chat": {"input"},
 }
 STEP_NAMES = {"load_data": "load the data", "build_model": "build the model",
               "compile": "compile the model", "train": "train (fit) the model",
-              "evaluate": "evaluate on the test set"}
+              "evaluate": "evaluate on the test set", "tokenize": "turn the text into sequences of word ids",
+              "predict": "predict a reply with the model", "chat": "chat with the user (an input() loop)"}
 
 
 def read_source(path: Path) -> tuple[str, str]:

@@ -52,6 +52,14 @@ REMOVED_APIS: list[dict[str, str]] = [
         "replacement": "the same layers directly under keras.layers (e.g. keras.layers.RandomFlip)",
     },
     {
+        "api": "keras.preprocessing.text.Tokenizer (deprecated; Keras 3's own keras package has none, "
+               "tf.keras keeps it only for old code)",
+        "pattern": r"preprocessing\.text\b",
+        "error": r"No module named '[\w.]*preprocessing\.text'|cannot import name 'Tokenizer'",
+        "replacement": "keras.layers.TextVectorization (adapt() it on the texts; get_vocabulary() "
+                       "turns an id back into its word); or the course's legacy Keras 2 profile",
+    },
+    {
         "api": "keras.utils.np_utils.to_categorical",
         "pattern": r"np_utils",
         "error": r"np_utils",
