@@ -35,13 +35,22 @@ def keras_probe(trace: Trace, config: dict[str, Any]) -> Probe:
     return probe
 
 
+def torchvision_probe(trace: Trace, config: dict[str, Any]) -> Probe:
+    from grader.probe.torchvision_hooks import TorchvisionProbe
+
+    probe = TorchvisionProbe(trace, config["cache_dir"])
+    probe.install()
+    return probe
+
+
 # framework name (as a rubric's `framework` names it) -> factory installing its probe
-PROBES: dict[str, Callable[[Trace, dict[str, Any]], Probe]] = {"keras": keras_probe}
+PROBES: dict[str, Callable[[Trace, dict[str, Any]], Probe]] = {"keras": keras_probe,
+                                                               "torchvision": torchvision_probe}
 
 
 # What a rubric's `probe:` section may ask for after the program has run: section name ->
 # module with `after_run(session, params) -> dict` (plain JSON, kept as trace["post_run"][name]).
-AFTER_RUN: dict[str, str] = {}
+AFTER_RUN: dict[str, str] = {"vision": "grader.probe.vision"}
 
 
 @dataclass
