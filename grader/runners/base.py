@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from grader.models import Job, RunRecord, Status
 
@@ -52,8 +53,26 @@ def probe_config(plan: RunPlan, entry: Path, out_dir: Path, artifacts_dir: Path)
     }
 
 
+class TraceShape(BaseModel):
+    """The top level of the probe's trace.json: what the harness indexes must have these types."""
+
+    model_config = ConfigDict(extra="allow")
+    models: list[Any] = []
+    fits: list[Any] = []
+    evaluations: list[Any] = []
+    measurements: list[dict[str, Any]] = []
+    post_run: dict[str, Any] = {}
+    notes: list[str] = []
+    figures: list[str] = []
+    dataset: dict[str, Any] | None = None
+    exception: dict[str, Any] | None = None
+    exit: dict[str, Any] | None = None
+
+
 def read_trace(path: Path) -> tuple[dict[str, Any] | None, str]:
     """The probe's trace as plain JSON (never unpickled), size-capped."""
+    if path.is_symlink() or path.parent.is_symlink():
+        return None, "the trace was replaced by a link: ignored"
     if not path.is_file():
         return None, "no trace"
     if path.stat().st_size > TRACE_MAX_BYTES:
@@ -62,7 +81,13 @@ def read_trace(path: Path) -> tuple[dict[str, Any] | None, str]:
         data = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as e:
         return None, f"unreadable trace: {e}"
-    return (data, "") if isinstance(data, dict) else (None, "trace is not an object")
+    if not isinstance(data, dict):
+        return None, "trace is not an object"
+    try:
+        TraceShape.model_validate(data)
+    except ValidationError as e:
+        return None, f"trace does not match the probe's schema: {e.errors()[0]['loc']} {e.errors()[0]['msg']}"
+    return data, ""
 
 
 def verdict(trace: dict[str, Any] | None, returncode: int | None,
@@ -105,3 +130,80 @@ def verdict(trace: dict[str, Any] | None, returncode: int | None,
         if not trace.get("fits"):
             return Status.error, f"the program called sys.exit(0){line} before training any model"
     return Status.ok, ""
+
+
+class CappedStream:
+    """Keeps the first and last `half` bytes of a stream and counts the rest."""
+
+    def __init__(self, half: int):
+        self.half = half
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self.half - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self.tail += chunk
+            if len(self.tail) > self.half:
+                del self.tail[: len(self.tail) - self.half]
+
+    def text(self) -> str:
+        skipped = self.total - len(self.head) - len(self.tail)
+        middle = f"\n[... {skipped} bytes of output not kept ...]\n" if skipped > 0 else ""
+        return (bytes(self.head) + middle.encode() + bytes(self.tail)).decode("utf-8", "replace")
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.head) + len(self.tail)
+
+
+def pump(pipe, sink: CappedStream) -> None:
+    for chunk in iter(lambda: pipe.read(65536), b""):
+        sink.feed(chunk)
+    pipe.close()
+
+
+def copy_submission(job: Job, dest: Path) -> None:
+    """The job's own files only: the listed ones, or its folder without caches and VCS data."""
+    from grader.submissions import folder_files
+
+    for src in folder_files(job.folder, job.files):
+        target = dest / src.relative_to(job.folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+
+
+def job_env(plan: RunPlan, home: str, pythonpath: str) -> dict[str, str]:
+    """The job's own environment variables (paths as the sandbox sees them)."""
+    env = {
+        "HOME": home, "KERAS_HOME": f"{home}/.keras", "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": f"{home}/.mpl", "PYTHONPATH": pythonpath,
+        "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+        "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONIOENCODING": "utf-8",
+    }
+    if plan.keras_flavour == "legacy":
+        env["TF_USE_LEGACY_KERAS"] = "1"
+    if plan.cpu_threads:  # parallel jobs share the cores instead of each claiming all
+        for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env[var] = str(plan.cpu_threads)
+        env["TF_NUM_INTEROP_THREADS"] = "1"
+    return env
+
+
+def keep_artifacts(src: Path, dest: Path, max_files: int = 50, max_bytes: int = 10 * 2**20) -> list[str]:
+    """Copies the job's artifacts: plain files only (never a link the job planted), capped."""
+    if src.is_symlink() or not src.is_dir():
+        return []
+    kept = []
+    files = sorted(p for p in src.iterdir() if p.is_file() and not p.is_symlink())
+    for p in files[:max_files]:
+        if p.stat().st_size <= max_bytes:
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(p, dest / p.name)
+            kept.append(p.name)
+    return kept

@@ -24,46 +24,11 @@ import psutil
 
 from grader.models import Job, RunRecord, Status
 from grader.paths import PACKAGE_DIR
-from grader.runners.base import RunPlan, probe_config, read_trace, verdict
+from grader.runners.base import (CappedStream, RunPlan, copy_submission, job_env, keep_artifacts, probe_config,
+                                 pump, read_trace, verdict)
 
 POLL_S = 0.1
 FILE_SIZE_LIMIT = 1 << 30  # no single file written by the job may exceed 1 GiB
-
-
-class CappedStream:
-    """Keeps the first and last `half` bytes of a stream and counts the rest."""
-
-    def __init__(self, half: int):
-        self.half = half
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.total = 0
-
-    def feed(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        room = self.half - len(self.head)
-        if room > 0:
-            self.head += chunk[:room]
-            chunk = chunk[room:]
-        if chunk:
-            self.tail += chunk
-            if len(self.tail) > self.half:
-                del self.tail[: len(self.tail) - self.half]
-
-    def text(self) -> str:
-        skipped = self.total - len(self.head) - len(self.tail)
-        middle = f"\n[... {skipped} bytes of output not kept ...]\n" if skipped > 0 else ""
-        return (bytes(self.head) + middle.encode() + bytes(self.tail)).decode("utf-8", "replace")
-
-    @property
-    def truncated(self) -> bool:
-        return self.total > len(self.head) + len(self.tail)
-
-
-def _pump(pipe, sink: CappedStream) -> None:
-    for chunk in iter(lambda: pipe.read(65536), b""):
-        sink.feed(chunk)
-    pipe.close()
 
 
 @lru_cache(maxsize=1)
@@ -131,16 +96,6 @@ class Tree:
                 pass
 
 
-def copy_submission(job: Job, dest: Path) -> None:
-    """The job's own files only: the listed ones, or its folder without caches and VCS data."""
-    from grader.submissions import folder_files
-
-    for src in folder_files(job.folder, job.files):
-        target = dest / src.relative_to(job.folder)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, target)
-
-
 class LocalRunner:
     name = "local"
 
@@ -192,7 +147,7 @@ class LocalRunner:
         started = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=folder, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_limit_child)
-        pumps = [threading.Thread(target=_pump, args=(getattr(proc, n), s), daemon=True)
+        pumps = [threading.Thread(target=pump, args=(getattr(proc, n), s), daemon=True)
                  for n, s in streams.items()]
         for t in pumps:
             t.start()
@@ -212,7 +167,7 @@ class LocalRunner:
         else:
             status, message = verdict(trace, proc.returncode, streams["stderr"].text()[-2000:])
 
-        kept = self._keep_artifacts(artifacts, artifacts_to)
+        kept = keep_artifacts(artifacts, artifacts_to)
         return RunRecord(
             status=status, message=message, exit_code=proc.returncode, wall_s=round(wall, 2),
             peak_memory_mb=round(peak, 1), stdout=streams["stdout"].text(), stderr=streams["stderr"].text(),
@@ -226,18 +181,7 @@ class LocalRunner:
     def _env(plan: RunPlan, home: Path, lib: Path) -> dict[str, str]:
         keep = ("PATH", "LANG", "LC_ALL", "TZ", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT")
         env = {k: v for k, v in os.environ.items() if k in keep}
-        env.update({
-            "HOME": str(home), "KERAS_HOME": str(home / ".keras"), "MPLBACKEND": "Agg",
-            "MPLCONFIGDIR": str(home / ".mpl"), "PYTHONPATH": str(lib),
-            "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
-            "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONIOENCODING": "utf-8",
-        })
-        if plan.keras_flavour == "legacy":
-            env["TF_USE_LEGACY_KERAS"] = "1"
-        if plan.cpu_threads:  # parallel jobs share the cores instead of each claiming all
-            for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-                env[var] = str(plan.cpu_threads)
-            env["TF_NUM_INTEROP_THREADS"] = "1"
+        env.update(job_env(plan, str(home), str(lib)))
         return env
 
     @staticmethod
@@ -268,14 +212,3 @@ class LocalRunner:
             time.sleep(POLL_S)
         tree.kill()  # anything the program left running in the background
         return None, peak
-
-    @staticmethod
-    def _keep_artifacts(src: Path, dest: Path) -> list[str]:
-        kept = []
-        files = sorted(p for p in src.iterdir() if p.is_file() and not p.is_symlink()) if src.is_dir() else []
-        for p in files[:50]:
-            if p.stat().st_size <= 10 * 2**20:
-                dest.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(p, dest / p.name)
-                kept.append(p.name)
-        return kept
