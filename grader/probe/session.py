@@ -50,7 +50,7 @@ PROBES: dict[str, Callable[[Trace, dict[str, Any]], Probe]] = {"keras": keras_pr
 
 # What a rubric's `probe:` section may ask for after the program has run: section name ->
 # module with `after_run(session, params) -> dict` (plain JSON, kept as trace["post_run"][name]).
-AFTER_RUN: dict[str, str] = {"vision": "grader.probe.vision"}
+AFTER_RUN: dict[str, str] = {"vision": "grader.probe.vision", "chat": "grader.probe.chat"}
 
 
 @dataclass
