@@ -24,11 +24,21 @@ STEP_CALLS: dict[str, set[str]] = {
                  "Tokenizer", "split"},
     "predict": {"predict", "predict_on_batch", "argmax"},
     "chat": {"input"},
+    # a pretrained vision model on the student's image (Programs 2 and 5)
+    "replace_head": {"Linear"},
+    "read_image": {"open", "imread", "load_img", "read_image"},
+    "preprocess": {"Compose", "ToTensor", "to_tensor", "Normalize", "Resize", "PILToTensor"},
+    "eval_mode": {"eval"},
+    "draw_boxes": {"rectangle", "draw_bounding_boxes", "Rectangle"},
 }
 STEP_NAMES = {"load_data": "load the data", "build_model": "build the model",
               "compile": "compile the model", "train": "train (fit) the model",
               "evaluate": "evaluate on the test set", "tokenize": "turn the text into sequences of word ids",
-              "predict": "predict a reply with the model", "chat": "chat with the user (an input() loop)"}
+              "predict": "predict a reply with the model", "chat": "chat with the user (an input() loop)",
+              "replace_head": "replace the final layer (nn.Linear) to fit the task's classes",
+              "read_image": "read the image", "preprocess": "turn the image into a tensor (transforms)",
+              "eval_mode": "put the model in evaluation mode (model.eval())",
+              "draw_boxes": "draw the detected boxes on the image"}
 
 
 def read_source(path: Path) -> tuple[str, str]:
