@@ -738,3 +738,36 @@ def imdb_word_index(served: Served | None = None) -> dict[str, int]:
             return {str(k): int(v) for k, v in json.load(fh).items()}
     words, _, _ = _vocab()
     return {w: i + 1 for i, w in enumerate(words)}
+
+
+# ------------------------------------------------------------------ OpenML (scikit-learn)
+# ``sklearn.datasets.fetch_openml`` serves CIFAR-10 as OpenML stores it: one row per image,
+# 3072 pixel features a0..a3071 in channel-major order (1024 red, 1024 green, 1024 blue:
+# the CIFAR binary layout) and the class as a string "0".."9". The rows are the served
+# train images then the served test images; CIFAR_10_small (OpenML id 40926) is the first
+# 20000 of them, CIFAR_10 (40927) all of them. In quick mode every table is the quick
+# train + test subset (quick_train + quick_test rows), whatever its name.
+
+OPENML_TABLES: dict[str, int | None] = {"cifar_10_small": 20000, "cifar_10": None}
+OPENML_IDS: dict[int, str] = {40926: "CIFAR_10_small", 40927: "CIFAR_10"}
+
+
+def openml_name(name: str | None, data_id: int | None) -> str | None:
+    """The table's OpenML name for a fetch_openml call, or None when it is not served."""
+    if data_id is not None:
+        return OPENML_IDS.get(int(data_id))
+    if name and name.lower() in OPENML_TABLES:
+        return {v.lower(): v for v in OPENML_IDS.values()}[name.lower()]
+    return None
+
+
+def openml_table(served: Served, table: str) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels uint8 (n, 3072) channel-major, labels int64 (n,)) of an OpenML CIFAR-10 table."""
+    if served.name != "cifar10":
+        raise ProviderError(f"OpenML table {table} is CIFAR-10, not {served.name}")
+    x = np.concatenate([served.x_train, served.x_test])
+    y = np.concatenate([served.y_train.reshape(-1), served.y_test.reshape(-1)]).astype(np.int64)
+    rows = OPENML_TABLES[table.lower()]
+    if rows is not None and not served.quick:
+        x, y = x[:rows], y[:rows]
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2).reshape(len(x), -1)), y

@@ -43,9 +43,27 @@ def torchvision_probe(trace: Trace, config: dict[str, Any]) -> Probe:
     return probe
 
 
+def torch_probe(trace: Trace, config: dict[str, Any]) -> Probe:
+    from grader.probe.torch_hooks import TorchProbe
+
+    probe = TorchProbe(trace, served_loader(config), config.get("epochs_cap"))
+    probe.install()
+    return probe
+
+
+def sklearn_probe(trace: Trace, config: dict[str, Any]) -> Probe:
+    from grader.probe.sklearn_hooks import SklearnProbe
+
+    probe = SklearnProbe(trace, served_loader(config))
+    probe.install()
+    return probe
+
+
 # framework name (as a rubric's `framework` names it) -> factory installing its probe
 PROBES: dict[str, Callable[[Trace, dict[str, Any]], Probe]] = {"keras": keras_probe,
-                                                               "torchvision": torchvision_probe}
+                                                               "torchvision": torchvision_probe,
+                                                               "torch": torch_probe,
+                                                               "sklearn": sklearn_probe}
 
 
 # What a rubric's `probe:` section may ask for after the program has run: section name ->

@@ -1,0 +1,409 @@
+"""Instrumentation of scikit-learn installed before the student's code.
+
+Serves ``fetch_openml("CIFAR_10_small")`` / ``("CIFAR_10")`` (and their data ids) from the
+provider; records every estimator that is fit (class, parameters, training size), what
+its score()/predict() calls returned; tracks ``train_test_split`` on the served table so
+the held-out rows are known; afterwards measures the last fitted estimator itself.
+
+How the measurement finds the true labels of the rows the student scored on (in order):
+the rows' own pixels when they are still raw (content match), else the test part of the
+student's ``train_test_split`` of the served table (the split is recorded exactly, by
+splitting an index array alongside; scaling afterwards keeps the row order). Accuracy is
+the estimator's predictions on the student's own X_test against those canonical labels;
+the labels the student passed are compared with them ("labels_agree"). Rows that cannot be
+traced are scored against the student's own labels, and the measurement says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from typing import Any
+
+import numpy as np
+
+from grader.probe import provider
+from grader.probe.trace import Trace, plain
+
+WRAPPED = ("fit", "predict", "score")
+MIXINS = ("ClassifierMixin", "RegressorMixin")
+MAX_CALLS = 200  # score/predict records kept per estimator
+
+
+class SklearnProbe:
+    def __init__(self, trace: Trace, served_loader):
+        self.trace = trace
+        self.load_served = served_loader
+        self.phase = "running the program"
+        self.estimators: list[Any] = []  # strong refs, index = id in trace["estimators"]
+        self.table: dict[str, Any] | None = None  # the served OpenML table
+        self.split: dict[str, np.ndarray] | None = None  # served-row indices per split part
+        self.inputs: dict[int, list] = {}  # estimator id -> [(kind, X, y, predictions)]
+        self.fit_x: dict[int, Any] = {}
+        self.local = threading.local()
+        trace.data.setdefault("estimators", [])
+
+    # ------------------------------------------------------------ installation
+
+    def install(self) -> None:
+        import sklearn
+        import sklearn.base as base
+        import sklearn.datasets
+        import sklearn.model_selection
+
+        self.trace["frameworks"]["sklearn"] = sklearn.__version__
+        for name in MIXINS:
+            self._patch_class(getattr(base, name))
+        for cls in all_subclasses(base.BaseEstimator):
+            self._patch_class(cls)
+        self._hook_new_classes(base.BaseEstimator)
+        fetch = self._fetch_openml(sklearn.datasets.fetch_openml)
+        for mod in (sklearn.datasets, inspect.getmodule(sklearn.datasets.fetch_openml)):
+            mod.fetch_openml = fetch
+        split = self._train_test_split(sklearn.model_selection.train_test_split)
+        for mod in (sklearn.model_selection, inspect.getmodule(sklearn.model_selection.train_test_split)):
+            mod.train_test_split = split
+
+    def _hook_new_classes(self, root: type) -> None:
+        """Estimator classes defined after installation (modules imported later) are patched
+        as they are created."""
+        original = inspect.getattr_static(root, "__init_subclass__")
+        probe = self
+
+        def init_subclass(cls, **kwargs):
+            original.__get__(None, cls)(**kwargs)
+            probe._patch_class(cls)
+
+        root.__init_subclass__ = classmethod(init_subclass)
+
+    def _patch_class(self, cls: type) -> None:
+        for method in WRAPPED:
+            fn = cls.__dict__.get(method)
+            if callable(fn) and not getattr(fn, "_grader_probe", False):
+                wrapped = getattr(self, f"_wrap_{method}")(fn)
+                wrapped._grader_probe = True
+                setattr(cls, method, wrapped)
+
+    # ------------------------------------------------------------ datasets
+
+    def _fetch_openml(self, original):
+        probe = self
+
+        @functools.wraps(original)
+        def fetch_openml(name=None, *, version="active", data_id=None, data_home=None,
+                         target_column="default-target", cache=True, return_X_y=False,
+                         as_frame="auto", n_retries=3, delay=1.0, parser="auto", read_csv_kwargs=None):
+            table = provider.openml_name(name, data_id)
+            if table is None:
+                raise OSError(f"fetch_openml(name={name!r}, data_id={data_id!r}) cannot be served: the "
+                              "grading sandbox has no network and serves only CIFAR_10 and CIFAR_10_small")
+            return probe.serve_table(table, return_X_y, as_frame)
+
+        return fetch_openml
+
+    def serve_table(self, table: str, return_X_y: bool, as_frame: Any):
+        from sklearn.utils import Bunch
+
+        served = self.load_served("cifar10")
+        pixels, labels = provider.openml_table(served, table)
+        self.table = {"name": table, "pixels": pixels, "labels": labels, "served": served}
+        info = served.info()
+        info.update(openml=table, rows=int(len(labels)))
+        self.trace["dataset"] = info
+        self.trace.save()
+        features = [f"a{i}" for i in range(pixels.shape[1])]
+        target = labels.astype(str).astype(object)
+        data, frame = pixels.astype(np.float64), None
+        if as_frame is True or (as_frame == "auto" and has_pandas()):
+            import pandas as pd  # as_frame=True without pandas fails as it does in scikit-learn
+
+            data = pd.DataFrame(data, columns=features)
+            target = pd.Series(pd.Categorical(target, categories=[str(c) for c in range(10)]), name="class")
+            frame = pd.concat([data, target], axis=1)
+        if return_X_y:
+            return data, target
+        return Bunch(data=data, target=target, frame=frame, categories=None, feature_names=features,
+                     target_names=["class"], DESCR=f"{table}: {served.describe()}, served offline by the grader",
+                     details={"name": table, "id": {v: k for k, v in provider.OPENML_IDS.items()}[table],
+                              "served_by": "grader"},
+                     url=f"https://www.openml.org/d/{ {v: k for k, v in provider.OPENML_IDS.items()}[table]}")
+
+    def _train_test_split(self, original):
+        probe = self
+
+        @functools.wraps(original)
+        def train_test_split(*arrays, **options):
+            if not arrays or not probe.is_table(arrays[0]):
+                return original(*arrays, **options)
+            parts = original(*arrays, np.arange(len(arrays[0])), **options)
+            probe.split = {"train": np.asarray(parts[-2]), "test": np.asarray(parts[-1])}
+            probe.trace["split"] = {"train": len(parts[-2]), "test": len(parts[-1]),
+                                    "options": {k: plain(v) for k, v in options.items() if k != "stratify"}}
+            return parts[:-2]
+
+        return train_test_split
+
+    def is_table(self, x: Any) -> bool:
+        """Whether x holds the served table's rows in served order (any dtype)."""
+        if self.table is None or not hasattr(x, "shape") or x.shape != self.table["pixels"].shape:
+            return False
+        probe_rows = [0, len(x) // 2, len(x) - 1]
+        try:
+            return bool(np.allclose(as_array(x)[probe_rows], self.table["pixels"][probe_rows]))
+        except Exception:
+            return False
+
+    # ------------------------------------------------------------ estimators
+
+    def estimator_id(self, est: Any) -> int:
+        for i, e in enumerate(self.estimators):
+            if e is est:
+                return i
+        self.estimators.append(est)
+        self.trace["estimators"].append({"id": len(self.estimators) - 1, "class": type(est).__name__,
+                                         "part": part_of(est), "fits": [], "calls": []})
+        return len(self.estimators) - 1
+
+    def known_id(self, est: Any) -> int | None:
+        return next((i for i, e in enumerate(self.estimators) if e is est), None)
+
+    def _outermost(self) -> bool:
+        return getattr(self.local, "depth", 0) == 0
+
+    def _enter(self) -> bool:
+        outer = self._outermost()
+        self.local.depth = getattr(self.local, "depth", 0) + 1
+        return outer
+
+    def _leave(self) -> None:
+        self.local.depth -= 1
+
+    def _wrap_fit(self, original):
+        probe = self
+
+        @functools.wraps(original)
+        def fit(est, X=None, *args, **kwargs):
+            outer = probe._enter()
+            try:
+                result = original(est, X, *args, **kwargs)
+            finally:
+                probe._leave()
+            if outer and hasattr(est, "predict"):
+                probe.record_fit(est, X)
+            return result
+
+        return fit
+
+    def record_fit(self, est: Any, X: Any) -> None:
+        entry = self.trace["estimators"][self.estimator_id(est)]
+        entry["params"] = safe_params(est)
+        shape = getattr(X, "shape", None)
+        entry["fits"].append({"n": int(shape[0]) if shape else None,
+                              "features": int(shape[1]) if shape is not None and len(shape) > 1 else None,
+                              "on_served_table": self.is_table(X),
+                              "split_part": self.split_part(X)})
+        self.fit_x[entry["id"]] = X
+        self.trace.save()
+
+    def _wrap_predict(self, original):
+        probe = self
+
+        @functools.wraps(original)
+        def predict(est, X, *args, **kwargs):
+            outer = probe._enter()
+            try:
+                result = original(est, X, *args, **kwargs)
+            finally:
+                probe._leave()
+            probe.remember(est, "predict", X, None, result)
+            if outer and hasattr(X, "shape"):
+                probe.record_call(est, "predict", X, None)
+            return result
+
+        return predict
+
+    def _wrap_score(self, original):
+        probe = self
+
+        @functools.wraps(original)
+        def score(est, X, y=None, *args, **kwargs):
+            outer = probe._enter()
+            try:
+                result = original(est, X, y, *args, **kwargs)
+            finally:
+                probe._leave()
+            if outer and hasattr(est, "predict"):
+                probe.remember(est, "score", X, y, None)
+                probe.record_call(est, "score", X, result)
+            return result
+
+        return score
+
+    def remember(self, est: Any, kind: str, X: Any, y: Any, predictions: Any) -> None:
+        """Keeps what the estimator was asked about (predictions of a score() come from the
+        predict() it calls on the same X)."""
+        mid = self.known_id(est)
+        if mid is None:  # an estimator inside another one (a pipeline's step)
+            return
+        kept = self.inputs.setdefault(mid, [])
+        for item in kept:
+            if item[1] is X:
+                item[2] = y if y is not None else item[2]
+                item[3] = predictions if predictions is not None else item[3]
+                item[0] = kind if kind == "score" else item[0]
+                return
+        kept.append([kind, X, y, predictions])
+        del kept[:-4]  # the last few inputs are enough; old arrays may be large
+
+    def record_call(self, est: Any, kind: str, X: Any, result: Any) -> None:
+        entry = self.trace["estimators"][self.estimator_id(est)]
+        if len(entry["calls"]) >= MAX_CALLS:
+            return
+        call = {"kind": kind, "n": int(len(X)) if hasattr(X, "__len__") else None,
+                "split_part": self.split_part(X)}
+        if kind == "score":
+            call["result"] = plain(result)
+        entry["calls"].append(call)
+        self.trace.save()
+
+    def split_part(self, X: Any) -> str | None:
+        """Which part of the recorded split X has the length of (rows keep their order)."""
+        n = len(X) if hasattr(X, "__len__") else None
+        if self.split is None or n is None:
+            return None
+        hits = [k for k, v in self.split.items() if len(v) == n]
+        return hits[0] if len(hits) == 1 else None
+
+    # ------------------------------------------------------------ measurement
+
+    def measure(self) -> dict[str, Any] | None:
+        fitted = [e for e in self.trace["estimators"] if e["fits"]]
+        if not fitted:
+            return None
+        entry = fitted[-1]
+        mid = entry["id"]
+        est = self.estimators[mid]
+        held_out = [item for item in self.inputs.get(mid, []) if item[1] is not self.fit_x.get(mid)]
+        result: dict[str, Any] = {"part": entry["part"], "framework": "sklearn", "estimator": mid,
+                                  "class": entry["class"], "trained": True, "split": "test"}
+        if self.table is not None:
+            result.update(dataset=self.table["served"].name, table=self.table["name"])
+        scored = [s for s in entry["calls"] if s["kind"] == "score"]
+        if scored:
+            result["reported"] = scored[-1].get("result")
+        if not held_out:
+            result["error"] = "the estimator was never asked to predict or score held-out samples"
+            return result
+        kind, X, y, predictions = held_out[-1]
+        if predictions is None:
+            self._enter()  # the harness's own call: not recorded as the program's
+            try:
+                predictions = est.predict(X)
+            finally:
+                self._leave()
+        predictions = np.asarray(predictions).reshape(-1)
+        result["n"] = int(len(predictions))
+        rows, how = self.rows_of(X)
+        if rows is None:
+            if y is None:
+                result["error"] = "the held-out rows could not be traced to the served data and no labels were passed"
+                return result
+            result["accuracy"] = accuracy(predictions, as_array(y).reshape(-1))
+            result["method"] = ("predictions on the program's own X_test against the program's own labels "
+                                "(the rows could not be traced to the served data)")
+            result["labels_verified"] = False
+            return result
+        truth = self.table["labels"][rows]
+        result["accuracy"] = accuracy(predictions, truth)
+        result["method"] = f"predictions on the program's own X_test against the canonical labels ({how})"
+        result["labels_verified"] = True
+        if y is not None:
+            result["labels_agree"] = accuracy(as_array(y).reshape(-1), truth)
+            result["accuracy_own_labels"] = accuracy(predictions, as_array(y).reshape(-1))
+        ints = as_ints(predictions)
+        if ints is not None and ints.min() >= 0:
+            result["predicted_class_share"] = np.bincount(ints, minlength=10).tolist()
+        return result
+
+    def rows_of(self, X: Any) -> tuple[np.ndarray | None, str]:
+        if self.table is None:
+            return None, ""
+        rows = content_rows(as_array(X), self.table["pixels"])
+        if rows is not None:
+            return rows, "rows matched by their pixels"
+        part = self.split_part(X)
+        if part is not None:
+            return self.split[part], f"the {part} part of the program's train_test_split of the served table"
+        return None, ""
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def all_subclasses(cls: type) -> list[type]:
+    out, todo = [], list(cls.__subclasses__())
+    while todo:
+        c = todo.pop()
+        if c not in out:
+            out.append(c)
+            todo.extend(c.__subclasses__())
+    return out
+
+
+def has_pandas() -> bool:
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def as_array(x: Any) -> np.ndarray:
+    return np.asarray(x.to_numpy() if hasattr(x, "to_numpy") else x)
+
+
+def as_ints(values: np.ndarray) -> np.ndarray | None:
+    try:
+        return np.asarray(values).astype(np.float64).astype(np.int64)
+    except (TypeError, ValueError):
+        return None
+
+
+def accuracy(predicted: np.ndarray, truth: np.ndarray) -> float | None:
+    """Share of equal labels; labels given as strings ("3") and numbers (3) compare equal."""
+    if len(predicted) != len(truth) or not len(truth):
+        return None
+    a, b = as_ints(predicted), as_ints(truth)
+    if a is None or b is None:
+        a, b = np.asarray(predicted).astype(str), np.asarray(truth).astype(str)
+    return round(float((a == b).mean()), 6)
+
+
+def content_rows(x: np.ndarray, pixels: np.ndarray) -> np.ndarray | None:
+    """Served-row indices of x's rows when x still holds raw pixels, else None."""
+    if x.ndim != 2 or x.shape[1] != pixels.shape[1] or not len(x):
+        return None
+    try:
+        raw = x.astype(np.float64)
+        if raw.min() < 0 or raw.max() > 255 or not np.array_equal(raw, np.round(raw)):
+            return None
+    except (TypeError, ValueError):
+        return None
+    where = {row.tobytes(): i for i, row in enumerate(pixels)}
+    rows = [where.get(r.tobytes()) for r in raw.astype(np.uint8)]
+    return None if any(r is None for r in rows) else np.asarray(rows)
+
+
+def part_of(est: Any) -> str:
+    name = type(est).__name__
+    return "knn" if name.startswith("KNeighbors") else name.lower()
+
+
+def safe_params(est: Any) -> dict[str, Any]:
+    try:
+        params = est.get_params(deep=False)
+    except Exception:
+        return {}
+    return {k: v if isinstance(v, (int, float, str, bool, type(None))) else type(v).__name__
+            for k, v in params.items()}

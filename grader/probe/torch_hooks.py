@@ -1,0 +1,509 @@
+"""Instrumentation of PyTorch (and torchvision's datasets) installed before the student's code.
+
+A PyTorch program has no fit(): training is the student's own loop. The probe sees it
+through three hooks that leave the loop unchanged:
+
+* every ``torch.optim`` optimizer: when one is created, the module whose parameters it
+  updates (the model) is recorded; a global step hook counts its steps;
+* ``Tensor.backward`` on a scalar (the loss): its value is attributed to the optimizer
+  that steps next, averaged per epoch and per window of WINDOW steps;
+* ``DataLoader`` iteration: one pass over a loader during which an optimizer stepped is
+  one epoch of that optimizer's training (loops without a DataLoader get windows only).
+
+Quick mode caps training without touching the student's code: after ``epochs_cap`` passes
+over its training loader, every further pass over that loader serves a single batch, so
+the program's epoch loop still runs (and prints) to the end. The trace says so.
+
+``torchvision.datasets.CIFAR10`` / ``MNIST`` are served from the provider (no download, no
+md5 check), with torchvision's semantics: ``.data`` uint8 NHWC, ``.targets`` a list, PIL
+images through the student's ``transform``. After the program ends the last trained model
+is measured on the served test images put through the student's own test-set transform.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from typing import Any
+
+import numpy as np
+
+from grader.probe.trace import Trace, plain
+
+WINDOW = 50  # optimizer steps per loss window
+IDLE = "running the program"
+CONFIG_KEYS = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size", "stride",
+               "padding", "input_size", "hidden_size", "num_layers", "bidirectional", "batch_first",
+               "num_embeddings", "embedding_dim", "num_features", "p", "bias", "nonlinearity",
+               "start_dim", "end_dim", "normalized_shape")
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+MNIST_CLASSES = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six",
+                 "7 - seven", "8 - eight", "9 - nine"]
+
+
+class Training:
+    """One optimizer's training of one model, as it goes (becomes trace["fits"][i])."""
+
+    def __init__(self, record: dict[str, Any]):
+        self.record = record
+        self.epoch_sum: Any = 0.0
+        self.epoch_n = 0
+        self.window_sum: Any = 0.0
+        self.window_n = 0
+
+    def on_step(self, pending: list[Any]) -> bool:
+        """Counts a step and takes the losses computed since the last step of any optimizer;
+        True when a loss window closed."""
+        self.record["steps"] += 1
+        if pending:
+            loss = sum(pending) / len(pending)
+            pending.clear()
+            self.epoch_sum, self.epoch_n = self.epoch_sum + loss, self.epoch_n + 1
+            self.window_sum, self.window_n = self.window_sum + loss, self.window_n + 1
+        if self.record["steps"] % WINDOW:
+            return False
+        if self.window_n:
+            self.record["loss_windows"]["loss"].append(as_float(self.window_sum / self.window_n))
+        self.window_sum, self.window_n = 0.0, 0
+        return True
+
+    def end_epoch(self) -> None:
+        self.record["epochs_run"] += 1
+        if self.epoch_n:
+            self.record["history"].setdefault("loss", []).append(as_float(self.epoch_sum / self.epoch_n))
+        self.epoch_sum, self.epoch_n = 0.0, 0
+
+
+class TorchProbe:
+    def __init__(self, trace: Trace, served_loader, epochs_cap: int | None):
+        self.trace = trace
+        self.load_served = served_loader
+        self.epochs_cap = epochs_cap
+        self.phase = IDLE
+        self.modules: weakref.WeakSet = weakref.WeakSet()
+        self.models: list[Any] = []  # strong refs, index = model id in trace["models"]
+        self.trainings: dict[int, Training] = {}  # id(optimizer) -> its training
+        self.optimizers: list[Any] = []  # strong refs: ids stay unique
+        self.datasets: list[Any] = []  # served torchvision datasets, in creation order
+        self.served: dict[str, Any] = {}
+        self.first_inputs: dict[int, Any] = {}  # model id -> a sample of its first training batch
+        self.capped_loaders: weakref.WeakSet = weakref.WeakSet()
+        self.pending: list[Any] = []  # scalar losses backpropagated since the last step
+
+    # ------------------------------------------------------------ installation
+
+    def install(self) -> None:
+        import torch
+        from torch.optim.optimizer import register_optimizer_step_post_hook
+        from torch.utils.data import DataLoader
+        from torch.utils.data.dataloader import _BaseDataLoaderIter
+
+        self.trace["frameworks"]["torch"] = torch.__version__
+        probe = self
+        module_init = torch.nn.Module.__init__
+
+        @functools.wraps(module_init)
+        def init(module, *args, **kwargs):
+            module_init(module, *args, **kwargs)
+            probe.modules.add(module)
+
+        torch.nn.Module.__init__ = init
+        self._wrap(torch.optim.Optimizer, "__init__", self._optimizer_init)
+        register_optimizer_step_post_hook(self._after_step)
+        self._wrap(torch.Tensor, "backward", self._backward)
+        self._wrap(DataLoader, "__iter__", self._loader_iter)
+        self._wrap(_BaseDataLoaderIter, "__next__", self._loader_next)
+        self._serve_torchvision()
+
+    @staticmethod
+    def _wrap(cls: type, name: str, make) -> None:
+        original = getattr(cls, name)
+        setattr(cls, name, functools.wraps(original)(make(original)))
+
+    def _serve_torchvision(self) -> None:
+        try:
+            import torchvision
+            import torchvision.datasets as tvd
+        except ImportError:  # torch without torchvision: nothing to serve
+            return
+        self.trace["frameworks"]["torchvision"] = torchvision.__version__
+        for name, cls, classes in (("cifar10", tvd.CIFAR10, CIFAR_CLASSES), ("mnist", tvd.MNIST, MNIST_CLASSES)):
+            served_cls = self._served_class(name, cls, classes)
+            for mod in (tvd, __import__(cls.__module__, fromlist=["_"])):
+                setattr(mod, cls.__name__, served_cls)
+
+    def _served_class(self, name: str, base: type, classes: list[str]) -> type:
+        probe = self
+
+        def __init__(ds, root, train=True, transform=None, target_transform=None, download=False, **kwargs):
+            import torch
+            from torchvision.datasets.vision import VisionDataset
+
+            VisionDataset.__init__(ds, root, transform=transform, target_transform=target_transform)
+            ds.train = train
+            served = probe.serve(name)
+            x, y = (served.x_train, served.y_train) if train else (served.x_test, served.y_test)
+            labels = np.asarray(y).reshape(-1).astype(np.int64)
+            if name == "mnist":  # torchvision keeps MNIST as tensors
+                ds.data, ds.targets = torch.from_numpy(x.copy()), torch.from_numpy(labels)
+            else:
+                ds.data, ds.targets = x.copy(), labels.tolist()
+            ds.classes = list(classes)
+            ds.class_to_idx = {c: i for i, c in enumerate(classes)}
+            probe.datasets.append(ds)
+
+        def download(ds) -> None:  # the files are always "there": served from the cache
+            return None
+
+        served_cls = type(base.__name__, (base,), {"__init__": __init__, "download": download,
+                                                  "_check_integrity": lambda ds: True,
+                                                  "__module__": base.__module__,
+                                                  "__doc__": f"{base.__name__} served by the grader (offline)"})
+        served_cls.__qualname__ = base.__qualname__
+        return served_cls
+
+    def serve(self, name: str):
+        served = self.load_served(name)
+        self.served[name] = served
+        self.trace["dataset"] = served.info()
+        self.trace.save()
+        return served
+
+    # ------------------------------------------------------------ optimizers and models
+
+    def _optimizer_init(self, original):
+        probe = self
+
+        def __init__(opt, *args, **kwargs):
+            original(opt, *args, **kwargs)
+            try:
+                probe.record_optimizer(opt)
+            except Exception as e:  # never break the student's program
+                probe.trace.note(f"torch probe: optimizer not recorded ({type(e).__name__}: {e})"[:300])
+
+        return __init__
+
+    def record_optimizer(self, opt: Any) -> None:
+        if id(opt) in self.trainings:
+            return
+        params = {id(p) for g in opt.param_groups for p in g["params"]}
+        model = self.model_of(params)
+        mid = self.model_id(model) if model is not None else None
+        record = {"model": mid, "framework": "torch", "optimizer": describe_optimizer(opt),
+                  "steps": 0, "epochs_run": 0, "epochs_requested": None, "history": {},
+                  "loss_windows": {"every": WINDOW, "loss": []}, "completed": False,
+                  "trained_parameters": sum(p.numel() for g in opt.param_groups for p in g["params"]
+                                            if not is_lazy(p))}
+        self.optimizers.append(opt)
+        self.trainings[id(opt)] = Training(record)
+        self.trace["fits"].append(record)
+        if model is not None:
+            self.describe(model)
+            self._watch_first_batch(model, mid)
+        self.trace.save()
+
+    def model_of(self, params: set[int]) -> Any:
+        """The outermost module whose parameters are all among params, covering most of them."""
+        best, best_n = None, 0
+        for m in list(self.modules):
+            mine = [id(p) for p in m.parameters()]
+            if not mine or not set(mine) <= params:
+                continue
+            n = len(set(mine))
+            if n > best_n or (n == best_n and best is not None and any(c is best for c in m.modules())):
+                best, best_n = m, n
+        return best
+
+    def model_id(self, model: Any) -> int:
+        for i, m in enumerate(self.models):
+            if m is model:
+                return i
+        self.models.append(model)
+        self.trace["models"].append({"id": len(self.models) - 1, "class": type(model).__name__,
+                                     "framework": "torch"})
+        return len(self.models) - 1
+
+    def describe(self, model: Any) -> None:
+        entry = self.trace["models"][self.model_id(model)]
+        try:
+            entry["layers"] = [describe_module(name, m) for name, m in model.named_modules()
+                               if not list(m.children())]
+            entry["tree"] = module_tree(model)
+            entry["params"] = sum(p.numel() for p in model.parameters() if not is_lazy(p))
+            entry["trainable_params"] = sum(p.numel() for p in model.parameters() if p.requires_grad and not is_lazy(p))
+        except Exception as e:
+            entry["describe_error"] = f"{type(e).__name__}: {e}"[:300]
+
+    def _watch_first_batch(self, model: Any, mid: int) -> None:
+        """Keeps a sample of the first batch the model is trained on (for measuring without a
+        torchvision dataset: its layout and scaling)."""
+        probe = self
+
+        def pre_hook(module, args):
+            if module.training and args and hasattr(args[0], "shape") and mid not in probe.first_inputs:
+                probe.first_inputs[mid] = args[0][:512].detach().to("cpu").float().numpy().copy()
+                handle.remove()
+
+        handle = model.register_forward_pre_hook(pre_hook)
+
+    # ------------------------------------------------------------ steps, losses, epochs
+
+    def _after_step(self, opt, args, kwargs) -> None:
+        training = self.trainings.get(id(opt))
+        if training is None:
+            self.record_optimizer(opt)
+            training = self.trainings[id(opt)]
+        if training.on_step(self.pending) or training.record["steps"] == 1:
+            self.trace.save()
+
+    def _backward(self, original):
+        probe = self
+
+        def backward(tensor, *args, **kwargs):
+            if tensor.numel() == 1 and tensor.requires_grad and probe.trainings:
+                probe.pending.append(tensor.detach().reshape(()))
+                del probe.pending[:-64]
+            probe.phase = "loss.backward()"
+            result = original(tensor, *args, **kwargs)
+            probe.phase = IDLE
+            return result
+
+        return backward
+
+    def _loader_iter(self, original):
+        probe = self
+
+        def __iter__(loader):
+            it = original(loader)
+            try:
+                it._grader_loader = weakref.ref(loader)
+                it._grader_steps = probe.step_counts()
+                it._grader_served = 0
+                it._grader_ended = False
+                it._grader_limit = 1 if loader in probe.capped_loaders else None
+            except Exception:
+                pass
+            return it
+
+        return __iter__
+
+    def _loader_next(self, original):
+        probe = self
+
+        def __next__(it):
+            limit = getattr(it, "_grader_limit", None)
+            if limit is not None and it._grader_served >= limit:
+                probe.end_pass(it)
+                raise StopIteration
+            try:
+                batch = original(it)
+            except StopIteration:
+                probe.end_pass(it)
+                raise
+            if hasattr(it, "_grader_served"):
+                it._grader_served += 1
+            return batch
+
+        return __next__
+
+    def step_counts(self) -> dict[int, int]:
+        return {key: t.record["steps"] for key, t in self.trainings.items()}
+
+    def end_pass(self, it: Any) -> None:
+        """A pass over a loader ended: an epoch for every optimizer that stepped during it."""
+        before = getattr(it, "_grader_steps", None)
+        if before is None or getattr(it, "_grader_ended", False):
+            return
+        it._grader_ended = True
+        loader = it._grader_loader()
+        for key, training in self.trainings.items():
+            if training.record["steps"] <= before.get(key, 0):
+                continue
+            if it._grader_limit is not None:
+                training.record["truncated_passes"] = training.record.get("truncated_passes", 0) + 1
+                continue
+            training.end_epoch()
+            training.record["batches_per_epoch"] = it._grader_served
+            cap = self.epochs_cap
+            if cap and training.record["epochs_run"] >= cap and loader is not None:
+                self.capped_loaders.add(loader)
+                training.record["epochs_capped_to"] = cap
+                training.record["cap"] = (f"quick mode: after {cap} pass(es) over the training DataLoader "
+                                          "every further pass serves one batch")
+        self.trace.save()
+
+    # ------------------------------------------------------------ measurement
+
+    def measure(self) -> dict[str, Any] | None:
+        for training in self.trainings.values():
+            training.record["completed"] = True
+            if not training.record["history"].get("loss") and training.record["loss_windows"]["loss"]:
+                training.record["history"]["loss"] = list(training.record["loss_windows"]["loss"])
+                training.record["history_unit"] = f"{WINDOW} optimizer steps (no DataLoader pass seen)"
+        for model in self.models:
+            self.describe(model)
+        self.trace.save()
+        return measure(self)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def as_float(value: Any) -> Any:
+    try:
+        return plain(float(value))
+    except Exception:
+        return None
+
+
+def is_lazy(p: Any) -> bool:
+    from torch.nn.parameter import UninitializedParameter
+
+    return isinstance(p, UninitializedParameter)
+
+
+def describe_optimizer(opt: Any) -> dict[str, Any]:
+    group = opt.param_groups[0] if opt.param_groups else {}
+    out = {"class": type(opt).__name__, "learning_rate": as_float(group.get("lr")),
+           "param_groups": len(opt.param_groups)}
+    for key in ("momentum", "weight_decay", "betas"):
+        if key in group:
+            out[key] = plain(group[key])
+    return out
+
+
+def layer_config(module: Any) -> dict[str, Any]:
+    config = {}
+    for key in CONFIG_KEYS:
+        value = getattr(module, key, None)
+        if isinstance(value, (bool, int, float, str, tuple)):
+            config[key] = plain(value)
+        elif key == "bias" and value is not None and hasattr(value, "shape"):
+            config[key] = True
+    if "out_features" in config:
+        config["units"] = config["out_features"]  # the Keras probe's name for it
+    return config
+
+
+def describe_module(name: str, module: Any) -> dict[str, Any]:
+    params = sum(p.numel() for p in module.parameters(recurse=False) if not is_lazy(p))
+    return {"type": type(module).__name__, "name": name, "config": layer_config(module), "params": params,
+            "trainable_output": type(module).__name__ == "Linear"}
+
+
+def module_tree(module: Any, depth: int = 0) -> dict[str, Any]:
+    node = {"type": type(module).__name__,
+            "params": sum(p.numel() for p in module.parameters() if not is_lazy(p))}
+    children = list(module.named_children())
+    if children and depth < 8:
+        node["children"] = {name: module_tree(child, depth + 1) for name, child in children[:100]}
+    return node
+
+
+# ---------------------------------------------------------------- measurement
+
+
+def pick_training(probe: TorchProbe) -> dict[str, Any] | None:
+    """The training to measure: the last one whose optimizer stepped, else the last one."""
+    records = [t.record for t in probe.trainings.values() if t.record["model"] is not None]
+    stepped = [r for r in records if r["steps"] > 0]
+    return (stepped or records or [None])[-1]
+
+
+def measure(probe: TorchProbe) -> dict[str, Any] | None:
+    import torch
+
+    from grader.probe.measure import predictions_to_labels
+    from grader.probe.provider import canonical_labels
+
+    record = pick_training(probe)
+    if record is None:
+        return None
+    mid = record["model"]
+    result: dict[str, Any] = {"part": "net", "framework": "torch", "model": mid, "trained": record["steps"] > 0,
+                              "split": "test"}
+    if not probe.served:
+        result["error"] = "the PyTorch part was served no dataset (it did not use torchvision.datasets)"
+        return result
+    name, served = next(reversed(probe.served.items()))
+    labels = canonical_labels(served)
+    result.update(dataset=name, n=int(len(labels)))
+    x, method = test_inputs(probe, served, mid)
+    if x is None:
+        result["error"] = method
+        return result
+    result["method"] = method
+    model = probe.models[mid]
+    try:
+        pred = predict(model, x, torch)
+    except Exception as e:
+        result["error"] = f"the model could not predict on the test set: {type(e).__name__}: {e}"[:500]
+        return result
+    predicted = predictions_to_labels(pred)
+    result["accuracy"] = round(float((predicted == labels).mean()), 6)
+    result["predicted_class_share"] = np.bincount(predicted, minlength=10).tolist()
+    return result
+
+
+def predict(model: Any, x: Any, torch) -> np.ndarray:
+    params = list(model.parameters())
+    device = params[0].device if params else torch.device("cpu")
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(x), 256):
+            y = model(x[start:start + 256].to(device))
+            y = y[0] if isinstance(y, (tuple, list)) else y
+            out.append(y.float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def test_inputs(probe: TorchProbe, served: Any, mid: int) -> tuple[Any, str]:
+    """The served test images preprocessed the student's way, and how."""
+    import torch
+
+    own = [d for d in probe.datasets if d.transform is not None]
+    for split, label in ((False, "the program's own test-set transform"),
+                         (True, "the program's training-set transform (it built no test set)")):
+        for ds in reversed(own):
+            if bool(ds.train) != split:
+                continue
+            x = apply_transform(ds.transform, served.x_test, torch)
+            if x is not None:
+                return x, f"served test images through {label}"
+    sample = probe.first_inputs.get(mid)
+    if sample is None:
+        return None, "could not tell how the program preprocesses its inputs (no torchvision transform, no training batch)"
+    return scaled_like(sample, served, torch)
+
+
+def apply_transform(transform: Any, images: np.ndarray, torch) -> Any:
+    from PIL import Image
+
+    try:
+        items = [transform(Image.fromarray(img)) for img in images]
+        return torch.stack([torch.as_tensor(i) for i in items]) if items else None
+    except Exception:
+        return None
+
+
+def layouts(raw: np.ndarray) -> dict[str, np.ndarray]:
+    """Ways a program lays out images (N, H, W[, C]): channels first or last, flattened."""
+    chw = raw.transpose(0, 3, 1, 2) if raw.ndim == 4 else raw[:, None]
+    return {"channels first": chw, "flattened channels first": chw.reshape(len(raw), -1),
+            "channels last": raw, "flattened channels last": raw.reshape(len(raw), -1)}
+
+
+def scaled_like(sample: np.ndarray, served: Any, torch) -> tuple[Any, str]:
+    from grader.probe.measure import infer_scaling
+
+    train, test = layouts(served.x_train[:2000]), layouts(served.x_test)
+    for name, raw in train.items():
+        if raw.shape[1:] == sample.shape[1:]:
+            scaling = infer_scaling(sample, raw)
+            if scaling is None:
+                break
+            a, b = scaling
+            x = torch.from_numpy((test[name].astype(np.float32) * a + b).astype(np.float32))
+            return x, f"served test images ({name}) scaled like the first training batch (x*{a:.5g}{b:+.5g})"
+    return None, f"could not match the training inputs' shape {list(sample.shape[1:])} to the served images"
