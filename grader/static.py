@@ -30,6 +30,9 @@ STEP_CALLS: dict[str, set[str]] = {
     "preprocess": {"Compose", "ToTensor", "to_tensor", "Normalize", "Resize", "PILToTensor"},
     "eval_mode": {"eval"},
     "draw_boxes": {"rectangle", "draw_bounding_boxes", "Rectangle"},
+    # Program 1's two parts: a KNN classifier (scikit-learn), a fully-connected network (PyTorch)
+    "build_knn": {"KNeighborsClassifier"},
+    "build_network": {"Linear", "LazyLinear", "Dense"},
 }
 STEP_NAMES = {"load_data": "load the data", "build_model": "build the model",
               "compile": "compile the model", "train": "train (fit) the model",
@@ -38,6 +41,8 @@ STEP_NAMES = {"load_data": "load the data", "build_model": "build the model",
               "replace_head": "replace the final layer (nn.Linear) to fit the task's classes",
               "read_image": "read the image", "preprocess": "turn the image into a tensor (transforms)",
               "eval_mode": "put the model in evaluation mode (model.eval())",
+              "build_knn": "build the KNN classifier (KNeighborsClassifier)",
+              "build_network": "build the network's fully-connected layers (nn.Linear)",
               "draw_boxes": "draw the detected boxes on the image"}
 
 
