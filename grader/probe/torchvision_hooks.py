@@ -48,6 +48,7 @@ class TorchvisionProbe:
         self.models: list[Any] = []  # the live modules, index = trace record index
         self.original_heads: list[Any] = []
         self.building: dict[str, Any] | None = None
+        self.quiet = False  # set while the harness runs a model itself (grader.probe.vision)
         self.record: dict[str, Any] = {"version": None, "weights": [], "models": [], "forwards": [],
                                        "forward_calls": 0, "images": []}
         trace["torchvision"] = self.record
@@ -124,6 +125,8 @@ class TorchvisionProbe:
         def hook(module, args):
             import torch
 
+            if self.quiet:
+                return
             self.record["forward_calls"] += 1
             if len(self.record["forwards"]) < MAX_FORWARDS:
                 self.record["forwards"].append({
@@ -134,6 +137,8 @@ class TorchvisionProbe:
 
     def _after(self, index: int):
         def hook(module, args, output):
+            if self.quiet:
+                return
             self.phase = IDLE
             mine = [f for f in self.record["forwards"] if f["model"] == index and f["output"] is None]
             if mine:
