@@ -107,3 +107,4 @@ def harness_version() -> str:
 from grader.harness import checks  # noqa: E402,F401  (registers the checks)
 from grader.harness import chat_checks  # noqa: E402,F401  (Program 7: the chatbot)
 from grader.harness import vision_checks  # noqa: E402,F401  (Programs 2 and 5: pretrained vision models)
+from grader.harness import program1_checks  # noqa: E402,F401  (Program 1: KNN and a 3-layer network)

@@ -80,10 +80,12 @@ class SklearnProbe:
     def _patch_class(self, cls: type) -> None:
         for method in WRAPPED:
             fn = cls.__dict__.get(method)
+            # available_if methods (a pipeline's predict/score) are descriptors holding .fn
+            holder, fn = (cls, fn) if callable(fn) else (fn, getattr(fn, "fn", None))
             if callable(fn) and not getattr(fn, "_grader_probe", False):
                 wrapped = getattr(self, f"_wrap_{method}")(fn)
                 wrapped._grader_probe = True
-                setattr(cls, method, wrapped)
+                setattr(holder, method if holder is cls else "fn", wrapped)
 
     # ------------------------------------------------------------ datasets
 
@@ -396,8 +398,11 @@ def content_rows(x: np.ndarray, pixels: np.ndarray) -> np.ndarray | None:
 
 
 def part_of(est: Any) -> str:
-    name = type(est).__name__
-    return "knn" if name.startswith("KNeighbors") else name.lower()
+    """"knn" for a KNN classifier (also as a pipeline's last step), else the class name."""
+    steps = getattr(est, "steps", None)
+    final = steps[-1][1] if isinstance(steps, list) and steps and isinstance(steps[-1], tuple) else est
+    name = type(final).__name__
+    return "knn" if name.startswith("KNeighbors") else type(est).__name__.lower()
 
 
 def safe_params(est: Any) -> dict[str, Any]:

@@ -1,0 +1,188 @@
+"""Checks for Program 1 (CIFAR-10 with a. KNN, b. a 3-layer neural network).
+
+The two parts are judged separately: part a from the scikit-learn probe's record
+(trace["estimators"] and the measurement with part "knn"), part b from the PyTorch probe's
+(the torch entries of trace["models"] / trace["fits"] and the measurement with part "net").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grader.harness.registry import Context, Outcome, check
+
+FULLY_CONNECTED = {"Linear", "LazyLinear", "Dense"}
+CONVOLUTION = {"Conv1d", "Conv2d", "Conv3d", "LazyConv2d", "Conv2D", "Conv1D"}
+PART_A = "part a (KNN)"
+PART_B = "part b (the 3-layer network)"
+
+
+def part_measurement(ctx: Context, part: str) -> dict[str, Any] | None:
+    found = [m for m in ctx.trace.get("measurements", []) if m and m.get("part") == part]
+    return found[-1] if found else None
+
+
+def knn_estimators(ctx: Context) -> list[dict[str, Any]]:
+    return [e for e in ctx.trace.get("estimators", []) if e.get("part") == "knn"]
+
+
+def torch_fits(ctx: Context) -> list[dict[str, Any]]:
+    return [f for f in ctx.fits if f.get("framework") == "torch"]
+
+
+def network(ctx: Context) -> dict[str, Any] | None:
+    """The network judged: the measured one, else the last one an optimizer trained."""
+    m = part_measurement(ctx, "net") or {}
+    index = m.get("model")
+    fits = torch_fits(ctx)
+    if index is None and fits:
+        index = fits[-1].get("model")
+    models = ctx.models
+    return models[index] if isinstance(index, int) and index < len(models) else None
+
+
+def stopped_early(ctx: Context) -> Outcome | None:
+    if ctx.run is None:
+        return Outcome(False, "not run: the submission was rejected")
+    return None
+
+
+def bar_score(acc: float, bar: float, chance: float) -> float:
+    return max(0.0, min(1.0, (acc - chance) / (bar - chance))) if bar > chance else float(acc >= bar)
+
+
+# ---------------------------------------------------------------- part a: KNN
+
+
+@check("knn.fitted", "a. A KNN classifier is trained and scored on test images")
+def knn_fitted(ctx: Context, params: dict) -> Outcome:
+    if (early := stopped_early(ctx)):
+        return early
+    knn = [e for e in knn_estimators(ctx) if e.get("fits")]
+    if not knn:
+        others = sorted({e["class"] for e in ctx.trace.get("estimators", []) if e.get("fits")})
+        found = f"; it fitted {', '.join(others)} instead" if others else ""
+        return Outcome(False, f"{PART_A} is missing: no KNeighborsClassifier was fitted{found}",
+                       hint="part a: fit sklearn.neighbors.KNeighborsClassifier on the training images and "
+                            "score it on the test images", evidence={"estimators": others})
+    e = knn[-1]
+    fit = e["fits"][-1]
+    evidence = {"n_neighbors": e.get("params", {}).get("n_neighbors"), "training samples": fit.get("n"),
+                "features": fit.get("features"), "calls": e.get("calls", [])[-3:]}
+    held_out = [c for c in e.get("calls", []) if c.get("n") and c.get("split_part") != "train"]
+    if not held_out:
+        return Outcome(False, f"the KNN classifier was fitted on {fit.get('n')} samples but never scored "
+                              "or asked to predict test samples", score=0.5, evidence=evidence,
+                       hint="call knn.score(X_test, y_test) (or knn.predict(X_test)) on the held-out images")
+    return Outcome(True, f"KNeighborsClassifier(n_neighbors={evidence['n_neighbors']}) fitted on "
+                         f"{fit.get('n')} samples of {fit.get('features')} features, scored on "
+                         f"{held_out[-1]['n']} test samples", evidence=evidence)
+
+
+@check("knn.accuracy", "a. KNN's measured test accuracy reaches the bar")
+def knn_accuracy(ctx: Context, params: dict) -> Outcome:
+    if (early := stopped_early(ctx)):
+        return early
+    m = part_measurement(ctx, "knn")
+    if m is None or m.get("accuracy") is None:
+        detail = (m or {}).get("error") or f"{PART_A} did not run"
+        return Outcome(False, f"KNN accuracy could not be measured: {detail}", evidence=m or {},
+                       hint="fit a KNN classifier and score it on held-out images")
+    acc = m["accuracy"]
+    bar = params["bars"][ctx.data_source][ctx.job.mode]
+    evidence = {"measured": acc, "threshold": bar, "reported by score()": m.get("reported"),
+                "test samples": m.get("n"), "how": m.get("method"), "labels agree": m.get("labels_agree")}
+    notes, flag = [], None
+    agree = m.get("labels_agree")
+    if agree is not None and agree < 0.99:
+        notes.append(f"only {agree:.0%} of the labels passed to score() are the images' true labels")
+        flag = "KNN scored against labels that do not belong to its test images"
+    if not m.get("labels_verified", True):
+        notes.append("the test rows could not be traced to the served data: scored on the program's own labels")
+    note = f" ({'; '.join(notes)})" if notes else ""
+    if acc >= bar:
+        return Outcome(True, f"KNN measures {acc:.1%} ≥ {bar:.0%} on {m.get('n')} test samples{note}",
+                       evidence=evidence, flag=flag)
+    return Outcome(False, f"KNN measures {acc:.1%}, below the bar of {bar:.0%}{note}",
+                   score=bar_score(acc, bar, ctx.chance), evidence=evidence, flag=flag,
+                   hint="standardise the features, keep each image with its label, and try a few n_neighbors")
+
+
+# ---------------------------------------------------------------- part b: the network
+
+
+@check("net.layers", "b. The network has three fully-connected layers")
+def net_layers(ctx: Context, params: dict) -> Outcome:
+    if (early := stopped_early(ctx)):
+        return early
+    model = network(ctx)
+    if model is None:
+        return Outcome(False, f"{PART_B} is missing: no PyTorch network was given to an optimizer",
+                       hint="part b: build an nn.Module with three nn.Linear layers and train it with torch.optim")
+    want = params.get("fully_connected", 3)
+    types = [layer.get("type", "") for layer in model.get("layers", [])]
+    fc = [layer for layer in model.get("layers", []) if layer.get("type") in FULLY_CONNECTED]
+    sizes = " → ".join(f"{l['config'].get('in_features', '?')}→{l['config'].get('out_features', '?')}" for l in fc)
+    evidence = {"layers": " → ".join(types), "fully connected": sizes, "params": model.get("params")}
+    conv = [t for t in types if t in CONVOLUTION]
+    if conv:
+        return Outcome(False, f"{model.get('class')} has convolution layers ({', '.join(conv)}): part b asks for a "
+                              "network of fully-connected layers only", score=0.5, evidence=evidence,
+                       hint="part b is a plain 3-layer network: flatten the image and use three nn.Linear layers")
+    if len(fc) != want:
+        return Outcome(False, f"{model.get('class')} has {len(fc)} fully-connected layer(s), part b asks for {want}",
+                       score=0.5 if fc else 0.0, evidence=evidence,
+                       hint="use three nn.Linear layers: input (3072) → hidden → hidden → 10 classes")
+    out = fc[-1]["config"].get("out_features")
+    if out != ctx.rubric.classes:
+        return Outcome(False, f"the last layer has {out} outputs; CIFAR-10 has {ctx.rubric.classes} classes",
+                       score=0.5, evidence=evidence, hint="the last nn.Linear needs one output per class (10)")
+    return Outcome(True, f"{model.get('class')}: {want} fully-connected layers ({sizes})", evidence=evidence)
+
+
+@check("net.trained", "b. The network is trained (its optimizer takes steps)")
+def net_trained(ctx: Context, params: dict) -> Outcome:
+    if (early := stopped_early(ctx)):
+        return early
+    fits = torch_fits(ctx)
+    if not fits:
+        return Outcome(False, f"{PART_B} is missing: no torch.optim optimizer was created for a network",
+                       hint="part b: create an optimizer over model.parameters() and call optimizer.step() "
+                            "in the training loop")
+    f = max(fits, key=lambda r: r.get("steps", 0))
+    opt = f.get("optimizer") or {}
+    evidence = {"optimizer": opt.get("class"), "learning_rate": opt.get("learning_rate"), "steps": f.get("steps"),
+                "epochs": f.get("epochs_run"), "batches per epoch": f.get("batches_per_epoch")}
+    if not f.get("steps"):
+        return Outcome(False, f"a {opt.get('class', 'torch')} optimizer was created but never took a step: "
+                              "optimizer.step() never ran, so the network kept its random weights",
+                       evidence=evidence,
+                       hint="in the loop: optimizer.zero_grad(); loss.backward(); optimizer.step()")
+    capped = f" (capped at {f['epochs_capped_to']} in quick mode)" if f.get("epochs_capped_to") else ""
+    epochs = f"{f['epochs_run']} epoch(s){capped}, " if f.get("epochs_run") else ""
+    return Outcome(True, f"trained for {epochs}{f['steps']} optimizer steps with {opt.get('class')} "
+                         f"(lr={opt.get('learning_rate')})", evidence=evidence)
+
+
+@check("net.accuracy", "b. The network's measured test accuracy reaches the bar")
+def net_accuracy(ctx: Context, params: dict) -> Outcome:
+    if (early := stopped_early(ctx)):
+        return early
+    m = part_measurement(ctx, "net")
+    if m is None or m.get("accuracy") is None:
+        detail = (m or {}).get("error") or f"{PART_B} did not run"
+        return Outcome(False, f"the network's accuracy could not be measured: {detail}", evidence=m or {},
+                       hint="train the network on torchvision's CIFAR10 and evaluate it on the test set")
+    acc = m["accuracy"]
+    bar = ctx.rubric.threshold(ctx.data_source, ctx.job.mode)
+    evidence = {"measured": acc, "threshold": bar, "test images": m.get("n"), "how": m.get("method"),
+                "data": ctx.data_source, "mode": ctx.job.mode}
+    if not m.get("trained", True):
+        return Outcome(False, f"the network was never trained: it measures {acc:.1%} with its random weights",
+                       score=0.0, evidence=evidence, hint="call optimizer.step() after loss.backward()")
+    if acc >= bar:
+        return Outcome(True, f"the network measures {acc:.1%} ≥ {bar:.0%} on {m.get('n')} test images",
+                       evidence=evidence)
+    return Outcome(False, f"the network measures {acc:.1%}, below the bar of {bar:.0%}",
+                   score=bar_score(acc, bar, ctx.chance), evidence=evidence,
+                   hint="normalise the inputs, keep images with their labels, train for more epochs")
