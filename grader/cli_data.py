@@ -47,13 +47,16 @@ def _fail(message: str) -> None:
     ),
 )
 def stage_cmd(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Which dataset: cifar10 or mnist.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Which dataset (cifar10, mnist) or pretrained "
+                                        "weights (resnet50, fasterrcnn).")],
     file: Annotated[
         Path,
         typer.Argument(
             metavar="FILE",
-            help="The downloaded file: cifar-10-python.tar.gz (CIFAR-10, python version) "
-            "or mnist.npz (Keras' MNIST).",
+            help="The downloaded file: cifar-10-python.tar.gz (CIFAR-10, python version), "
+            "mnist.npz (Keras' MNIST), or torchvision's weights file (resnet50-0676ba61.pth, "
+            "resnet50-11ad3fa6.pth, fasterrcnn_resnet50_fpn_coco-258fb6c6.pth from "
+            "https://download.pytorch.org/models/).",
         ),
     ],
     verify: Annotated[
@@ -68,6 +71,9 @@ def stage_cmd(
 ) -> None:
     """Check a downloaded dataset file and convert it for the sandbox."""
     cache_dir = cache if cache is not None else data.default_cache_dir()
+    if data.weights_name(name):
+        _stage_weights(name, file, cache_dir, verify)
+        return
     try:
         staged = data.stage(name, file, cache_dir, verify=verify)
     except data.DataError as exc:
@@ -80,6 +86,19 @@ def stage_cmd(
         typer.echo("  verified: yes (checksum of the official file)")
     else:
         typer.echo("  verified: NO (checksum not checked; recorded as unverified in the manifest)")
+
+
+def _stage_weights(name: str, file: Path, cache_dir: Path, verify: bool) -> None:
+    try:
+        staged = data.stage_weights(name, file, cache_dir, verify=verify)
+    except data.DataError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"staged {staged.name} weights as {staged.file_name}")
+    typer.echo(f"  file:     {staged.path}")
+    typer.echo(f"  sha256:   {staged.sha256}")
+    typer.echo("  verified: yes (sha256 prefix in torchvision's file name)" if staged.verified else
+               "  verified: NO (checksum not checked; recorded as unverified in the manifest)")
 
 
 @app.command("status")
@@ -97,3 +116,11 @@ def status_cmd(cache: CacheOption = None) -> None:
         typer.echo(f"  {st.name:8s} {state}")
         if st.staged:
             typer.echo(f"           {st.path}")
+    typer.echo("pretrained weights:")
+    for w in data.weights_status(cache_dir):
+        if not w.staged:
+            state = "not staged (student code gets a synthetic stand-in)"
+        else:
+            state = {None: "staged (not in the manifest: origin unknown)", True: "staged, verified",
+                     False: "staged, NOT verified"}[w.verified]
+        typer.echo(f"  {w.name:10s} {w.file_name:42s} {state}")

@@ -374,3 +374,117 @@ def _temp_in(directory: Path, name: str) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=directory)
     os.close(fd)
     return Path(tmp)
+
+
+# ------------------------------------------------------------------- pretrained weights
+#
+# torchvision's pretrained files, staged under their own names in ``<cache>/weights/``
+# (see grader.probe.weights, which serves them in the sandbox). torch.hub names each file
+# by the first hex digits of its sha256 (resnet50-0676ba61.pth); staging checks that prefix.
+
+
+class StagedWeights(BaseModel):
+    name: str  # resnet50 | fasterrcnn
+    file_name: str  # torchvision's name, e.g. resnet50-0676ba61.pth
+    path: Path
+    sha256: str
+    verified: bool
+
+
+class WeightsStatus(BaseModel):
+    name: str
+    file_name: str
+    staged: bool
+    verified: bool | None  # None: staged, but not recorded in the manifest
+    path: Path
+
+
+WEIGHTS_ALIASES = {"resnet50": "resnet50", "fasterrcnn": "fasterrcnn", "fasterrcnnresnet50fpn": "fasterrcnn"}
+
+
+def weights_name(name: str) -> str | None:
+    """``resnet50``/``fasterrcnn`` from any reasonable spelling, or None for a dataset name."""
+    return WEIGHTS_ALIASES.get(name.strip().lower().replace("-", "").replace("_", ""))
+
+
+def stage_weights(name: str, source_file: Path, cache_dir: Path, verify: bool = True) -> StagedWeights:
+    """Check a downloaded weights file and copy it into ``<cache_dir>/weights/`` under
+    torchvision's name. Verified: its sha256 must start with the prefix in one of the
+    model's file names. Unverified: the file must carry one of those names itself."""
+    from grader.probe import weights
+
+    model = weights_name(name)
+    if model is None:
+        raise DataError(f"unknown weights {name!r}; the weights that can be staged are: {', '.join(weights.MODELS)}")
+    files = [w for w in weights.CATALOGUE.values() if w.model == model]
+    source_file = Path(source_file).expanduser()
+    if not source_file.is_file():
+        raise DataError(f"{source_file} does not exist. Download {' or '.join(w.url for w in files)} and give its path.")
+    sha = _digests(source_file)["sha256"]
+    if verify:
+        spec = next((w for w in files if sha.startswith(w.sha256_prefix)), None)
+        if spec is None:
+            known = ", ".join(f"{w.file_name} (sha256 {w.sha256_prefix}…)" for w in files)
+            raise DataError(f"checksum mismatch for {source_file}: sha256 {sha} matches none of {known}. This is "
+                            f"not the official file; download it from {files[0].url} (or stage it anyway with "
+                            "--no-verify, keeping torchvision's file name).")
+    else:
+        spec = next((w for w in files if w.file_name == source_file.name), None)
+        if spec is None:
+            raise DataError(f"{source_file.name}: unverified weights must keep torchvision's file name "
+                            f"({', '.join(w.file_name for w in files)}) so that it is known which weights they are")
+    target = _copy_weights(source_file, spec.file_name, cache_dir, {
+        "sha256": sha, "verified": bool(verify), "model": model, "source_file": source_file.name,
+        "staged_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    return StagedWeights(name=model, file_name=spec.file_name, path=target, sha256=sha, verified=bool(verify))
+
+
+def _copy_weights(source_file: Path, file_name: str, cache_dir: Path, entry: dict[str, Any]) -> Path:
+    from grader.probe import weights
+
+    out_dir = weights.weights_dir(cache_dir)
+    target = out_dir / file_name
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp, tmp_manifest = _temp_in(out_dir, file_name), _temp_in(out_dir, weights.MANIFEST)
+        try:
+            with open(source_file, "rb") as src, open(tmp, "wb") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+            manifest = weights.read_manifest(cache_dir)
+            manifest[file_name] = entry
+            tmp_manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            for path in (tmp, tmp_manifest):
+                os.chmod(path, 0o644)  # the sandbox may read it as another user
+            os.replace(tmp, target)
+            os.replace(tmp_manifest, out_dir / weights.MANIFEST)
+        finally:
+            for path in (tmp, tmp_manifest):
+                if path.exists():
+                    path.unlink()
+    except OSError as exc:
+        raise DataError(f"cannot write {target}: {exc}") from exc
+    return target
+
+
+def weights_status(cache_dir: Path) -> list[WeightsStatus]:
+    from grader.probe import weights
+
+    manifest = weights.read_manifest(cache_dir)
+    out = []
+    for spec in weights.CATALOGUE.values():
+        path = weights.staged_path(spec.file_name, cache_dir)
+        entry = manifest.get(spec.file_name)
+        verified = bool(entry["verified"]) if path.is_file() and isinstance(entry, dict) and "verified" in entry else None
+        out.append(WeightsStatus(name=spec.model, file_name=spec.file_name, staged=path.is_file(),
+                                 verified=verified, path=path))
+    return out
+
+
+def weights_state(cache_dir: Path) -> str:
+    """Which weights files a job is served, for the grade key: staged files change marks."""
+    from grader.probe import weights
+
+    staged = [f"{s.file_name}:{s.path.stat().st_size}:{s.path.stat().st_mtime_ns}"
+              for s in weights_status(cache_dir) if s.staged]
+    return f"weights:{','.join(staged) or 'none'}:standin-v{weights.STANDIN_VERSION}"

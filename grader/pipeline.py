@@ -45,6 +45,12 @@ def quick_limits(job: Job, rubrics: Rubrics) -> dict:
 
 def data_state(rubrics: Rubrics, program: int, cache_dir: Path) -> str:
     """Which data the job is served: the staged file's checksum, or the stand-in."""
+    if "torchvision" in rubrics.program(program).frameworks:  # staged weights change the marks too
+        return f"{_dataset_state(rubrics, program, cache_dir)}|{datasets.weights_state(cache_dir)}"
+    return _dataset_state(rubrics, program, cache_dir)
+
+
+def _dataset_state(rubrics: Rubrics, program: int, cache_dir: Path) -> str:
     name = rubrics.program(program).dataset
     if name is None:
         return "no-dataset"
