@@ -4,6 +4,7 @@ on the scripted stdin, and the replies differ between prompts."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from grader.harness.checks import PROGRESS_LINE
@@ -110,9 +111,15 @@ def exchanges(stdout: str, lines: list[str]) -> list[tuple[str, list[str]]]:
     return out
 
 
+LABEL = re.compile(r"^\s*[\w ]{0,20}:")  # "Chatbot:", "User:", "You:"
+
+
 def answered(prompt: str, output: list[str]) -> bool:
-    """Something other than the user's own words was printed after the prompt."""
-    return any(prompt.strip().lower() not in line.lower() for line in output)
+    """Something besides a label and the user's own words was printed after the prompt
+    ("User: hi" is an echo; "Chatbot: you said hi" is a reply)."""
+    words = prompt.strip().lower()
+    rest = [LABEL.sub("", line.lower().replace(words, "", 1)) for line in output]
+    return any(re.search(r"\w", r) for r in rest)
 
 
 @check("chat.loop", "The chat loop replies and ends on the scripted input")
