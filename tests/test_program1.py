@@ -226,6 +226,8 @@ def test_manual_program1_as_printed(grade_file):
     printed = float(r.run.stdout.split("KNN Accuracy: ")[1].split()[0])
     assert printed == pytest.approx(knn["accuracy"], abs=0.005) and knn["n"] == 400
     assert "train_test_split" in knn["method"]
+    printed = check(r, "parts.printed_match")
+    assert printed.passed and set(printed.evidence) == {"knn", "net"}
     net = check(r, "net.trained")
     assert "2 epoch(s) (capped at 2 in quick mode)" in net.message and "SGD" in net.message
     assert "fc1" in json.dumps(r.run.trace["models"][0]) and check(r, "net.layers").evidence["params"] == 820874
@@ -254,6 +256,7 @@ def test_network_that_never_steps_is_untrained(grade_file):
     acc = check(r, "net.accuracy")
     assert not acc.passed and "never trained" in acc.message
     assert check(r, "knn.fitted").passed  # part a still counts
+    assert any("serves one batch" in n for n in r.run.trace["notes"])  # quick cap without steps too
     execution = next(a for a in r.attributes if a.attribute == "execution")
     assert execution.band != "Good"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from grader.harness.checks import PRINTED_ACC, PROGRESS_LINE
 from grader.harness.registry import Context, Outcome, check
 
 FULLY_CONNECTED = {"Linear", "LazyLinear", "Dense"}
@@ -186,3 +187,42 @@ def net_accuracy(ctx: Context, params: dict) -> Outcome:
     return Outcome(False, f"the network measures {acc:.1%}, below the bar of {bar:.0%}",
                    score=bar_score(acc, bar, ctx.chance), evidence=evidence,
                    hint="normalise the inputs, keep images with their labels, train for more epochs")
+
+
+# ---------------------------------------------------------------- what the program prints
+
+
+def printed_by_part(stdout: str) -> dict[str, tuple[float, str]]:
+    """The last accuracy printed for each part: lines naming KNN are part a's, others part b's."""
+    found: dict[str, tuple[float, str]] = {}
+    for line in stdout.splitlines():
+        if PROGRESS_LINE.search(line):
+            continue
+        for m in PRINTED_ACC.finditer(line):
+            value = float(m.group(1)) / (100 if m.group(2) == "%" or float(m.group(1)) > 1 else 1)
+            if 0 <= value <= 1:
+                found["knn" if "knn" in line.lower() or "neighbo" in line.lower() else "net"] = (value, line.strip()[:120])
+    return found
+
+
+@check("parts.printed_match", "The printed accuracies are what the models achieve")
+def printed_match(ctx: Context, params: dict) -> Outcome:
+    printed = printed_by_part(ctx.run.stdout if ctx.run else "")
+    tolerance = params.get("tolerance", 0.02)
+    compared, wrong = {}, []
+    for part, (value, line) in printed.items():
+        m = part_measurement(ctx, part) or {}
+        if m.get("accuracy") is None:
+            continue
+        compared[part] = {"printed": value, "measured": m["accuracy"], "line": line}
+        if abs(value - m["accuracy"]) > tolerance:
+            wrong.append(f"{'KNN' if part == 'knn' else 'the network'} prints {value:.2%} (\"{line}\") "
+                         f"but measures {m['accuracy']:.2%}")
+    if wrong:
+        return Outcome(False, "; ".join(wrong), evidence=compared,
+                       hint="print the accuracy the model computes on the test set, not a number written by hand",
+                       flag="printed accuracy differs from the measured one: " + "; ".join(wrong))
+    if not compared:
+        return Outcome(True, "no printed accuracy to compare with a measurement")
+    return Outcome(True, "; ".join(f"{'KNN' if p == 'knn' else 'network'} prints {c['printed']:.2%}, measured "
+                                   f"{c['measured']:.2%}" for p, c in compared.items()), evidence=compared)

@@ -89,6 +89,8 @@ class TorchProbe:
         self.first_inputs: dict[int, Any] = {}  # model id -> a sample of its first training batch
         self.capped_loaders: weakref.WeakSet = weakref.WeakSet()
         self.pending: list[Any] = []  # scalar losses backpropagated since the last step
+        self.backwards = 0  # backward() calls so far: a pass with some is a training pass
+        self.training_passes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loader -> count
 
     # ------------------------------------------------------------ installation
 
@@ -263,6 +265,7 @@ class TorchProbe:
             if tensor.numel() == 1 and tensor.requires_grad and probe.trainings:
                 probe.pending.append(tensor.detach().reshape(()))
                 del probe.pending[:-64]
+            probe.backwards += 1
             probe.phase = "loss.backward()"
             result = original(tensor, *args, **kwargs)
             probe.phase = IDLE
@@ -278,6 +281,7 @@ class TorchProbe:
             try:
                 it._grader_loader = weakref.ref(loader)
                 it._grader_steps = probe.step_counts()
+                it._grader_backwards = probe.backwards
                 it._grader_served = 0
                 it._grader_ended = False
                 it._grader_limit = 1 if loader in probe.capped_loaders else None
@@ -315,22 +319,36 @@ class TorchProbe:
         if before is None or getattr(it, "_grader_ended", False):
             return
         it._grader_ended = True
-        loader = it._grader_loader()
+        truncated = it._grader_limit is not None
         for key, training in self.trainings.items():
             if training.record["steps"] <= before.get(key, 0):
                 continue
-            if it._grader_limit is not None:
+            if truncated:
                 training.record["truncated_passes"] = training.record.get("truncated_passes", 0) + 1
                 continue
             training.end_epoch()
             training.record["batches_per_epoch"] = it._grader_served
-            cap = self.epochs_cap
-            if cap and training.record["epochs_run"] >= cap and loader is not None:
-                self.capped_loaders.add(loader)
+        if not truncated and self.backwards > it._grader_backwards:
+            self.count_training_pass(it._grader_loader(), before)
+        self.trace.save()
+
+    def count_training_pass(self, loader: Any, steps_before: dict[int, int]) -> None:
+        """Quick mode: a loader that served epochs_cap passes with backward() calls (a training
+        loop, stepping or not) serves one batch per pass from then on."""
+        if loader is None or not self.epochs_cap:
+            return
+        self.training_passes[loader] = self.training_passes.get(loader, 0) + 1
+        if self.training_passes[loader] < self.epochs_cap:
+            return
+        self.capped_loaders.add(loader)
+        cap = self.epochs_cap
+        self.trace.note(f"quick mode: after {cap} training pass(es) over a DataLoader every further pass "
+                        "over it serves one batch")
+        for key, training in self.trainings.items():
+            if training.record["steps"] > steps_before.get(key, 0):
                 training.record["epochs_capped_to"] = cap
                 training.record["cap"] = (f"quick mode: after {cap} pass(es) over the training DataLoader "
                                           "every further pass serves one batch")
-        self.trace.save()
 
     # ------------------------------------------------------------ measurement
 
