@@ -200,6 +200,24 @@ def test_sklearn_probe_traces_rows_and_checks_the_labels_passed(tmp_path, cache_
     assert m["accuracy"] > m["accuracy_own_labels"] + 0.1
 
 
+KNN_ON_TORCHVISION = """
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from torchvision import datasets
+train = datasets.CIFAR10("data", train=True, download=True)
+test = datasets.CIFAR10("data", train=False, download=True)
+knn = KNeighborsClassifier().fit(train.data.reshape(len(train.data), -1), train.targets)
+print(knn.score(test.data.reshape(len(test.data), -1), test.targets))
+"""
+
+
+def test_knn_on_torchvision_arrays_is_traced_by_pixels(tmp_path, cache_dir):
+    trace, out = run_probe(tmp_path, cache_dir, KNN_ON_TORCHVISION)
+    m = trace["measurements"][0]
+    assert m["part"] == "knn" and m["n"] == 100 and "the served cifar10 images" in m["method"]
+    assert m["labels_agree"] == 1.0 and m["accuracy"] == pytest.approx(float(out.split()[-1]))
+
+
 # ---------------------------------------------------------------- graded for real
 
 

@@ -54,7 +54,7 @@ def torch_probe(trace: Trace, config: dict[str, Any]) -> Probe:
 def sklearn_probe(trace: Trace, config: dict[str, Any]) -> Probe:
     from grader.probe.sklearn_hooks import SklearnProbe
 
-    probe = SklearnProbe(trace, served_loader(config))
+    probe = SklearnProbe(trace, served_loader(config), config.get("dataset"))
     probe.install()
     return probe
 

@@ -32,9 +32,10 @@ MAX_CALLS = 200  # score/predict records kept per estimator
 
 
 class SklearnProbe:
-    def __init__(self, trace: Trace, served_loader):
+    def __init__(self, trace: Trace, served_loader, dataset: str | None = None):
         self.trace = trace
         self.load_served = served_loader
+        self.dataset = dataset  # the rubric's dataset: rows of raw pixels are matched against it
         self.phase = "running the program"
         self.estimators: list[Any] = []  # strong refs, index = id in trace["estimators"]
         self.table: dict[str, Any] | None = None  # the served OpenML table
@@ -136,11 +137,14 @@ class SklearnProbe:
 
         @functools.wraps(original)
         def train_test_split(*arrays, **options):
-            if not arrays or not probe.is_table(arrays[0]):
+            rows = len(probe.table["labels"]) if probe.table is not None else None
+            if not arrays or not hasattr(arrays[0], "__len__") or len(arrays[0]) != rows:
                 return original(*arrays, **options)
-            parts = original(*arrays, np.arange(len(arrays[0])), **options)
-            probe.split = {"train": np.asarray(parts[-2]), "test": np.asarray(parts[-1])}
-            probe.trace["split"] = {"train": len(parts[-2]), "test": len(parts[-1]),
+            # An index array split alongside says exactly which rows went where.
+            parts = original(*arrays, np.arange(rows), **options)
+            in_order = probe.is_table(arrays[0])
+            probe.split = {"train": np.asarray(parts[-2]), "test": np.asarray(parts[-1]), "in_served_order": in_order}
+            probe.trace["split"] = {"train": len(parts[-2]), "test": len(parts[-1]), "in_served_order": in_order,
                                     "options": {k: plain(v) for k, v in options.items() if k != "stratify"}}
             return parts[:-2]
 
@@ -274,7 +278,7 @@ class SklearnProbe:
         n = len(X) if hasattr(X, "__len__") else None
         if self.split is None or n is None:
             return None
-        hits = [k for k, v in self.split.items() if len(v) == n]
+        hits = [k for k in ("train", "test") if len(self.split[k]) == n]
         return hits[0] if len(hits) == 1 else None
 
     # ------------------------------------------------------------ measurement
@@ -306,8 +310,11 @@ class SklearnProbe:
                 self._leave()
         predictions = np.asarray(predictions).reshape(-1)
         result["n"] = int(len(predictions))
-        rows, how = self.rows_of(X)
-        if rows is None:
+        truth, how, trusted = self.truth_of(X)
+        agree = accuracy(as_array(y).reshape(-1), truth) if truth is not None and y is not None else None
+        if truth is not None and not trusted and (agree is None or agree < 0.9):
+            truth = None  # rows assumed in served order, and the program's labels say otherwise
+        if truth is None:
             if y is None:
                 result["error"] = "the held-out rows could not be traced to the served data and no labels were passed"
                 return result
@@ -316,28 +323,48 @@ class SklearnProbe:
                                 "(the rows could not be traced to the served data)")
             result["labels_verified"] = False
             return result
-        truth = self.table["labels"][rows]
         result["accuracy"] = accuracy(predictions, truth)
         result["method"] = f"predictions on the program's own X_test against the canonical labels ({how})"
         result["labels_verified"] = True
         if y is not None:
-            result["labels_agree"] = accuracy(as_array(y).reshape(-1), truth)
+            result["labels_agree"] = agree
             result["accuracy_own_labels"] = accuracy(predictions, as_array(y).reshape(-1))
         ints = as_ints(predictions)
         if ints is not None and ints.min() >= 0:
             result["predicted_class_share"] = np.bincount(ints, minlength=10).tolist()
         return result
 
-    def rows_of(self, X: Any) -> tuple[np.ndarray | None, str]:
-        if self.table is None:
-            return None, ""
-        rows = content_rows(as_array(X), self.table["pixels"])
-        if rows is not None:
-            return rows, "rows matched by their pixels"
+    def truth_of(self, X: Any) -> tuple[np.ndarray | None, str, bool]:
+        """The canonical labels of X's rows, how they were found, and whether that holds
+        whatever labels the program passed (False: only if those mostly agree)."""
+        x = as_array(X)
+        for pixels, labels, name in self.reference_tables(x):
+            rows = content_rows(x, pixels)
+            if rows is not None:
+                return labels[rows], f"rows matched by their pixels in {name}", True
         part = self.split_part(X)
         if part is not None:
-            return self.split[part], f"the {part} part of the program's train_test_split of the served table"
-        return None, ""
+            trusted = bool(self.split["in_served_order"])
+            how = f"the {part} part of the program's train_test_split of the served table"
+            return self.table["labels"][self.split[part]], how + ("" if trusted else ", rows in served order"), trusted
+        return None, "", False
+
+    def reference_tables(self, x: np.ndarray):
+        """Served images as rows (the OpenML table; the dataset's images flattened channels
+        last and channels first), for rows that still hold raw pixels."""
+        if not looks_raw(x):
+            return
+        if self.table is not None:
+            yield self.table["pixels"], self.table["labels"], f"the {self.table['name']} table"
+        if self.dataset not in provider.SPECS:
+            return
+        served = self.load_served(self.dataset)
+        images = np.concatenate([served.x_train, served.x_test])
+        labels = np.concatenate([served.y_train.reshape(-1), served.y_test.reshape(-1)]).astype(np.int64)
+        yield images.reshape(len(images), -1), labels, f"the served {self.dataset} images"
+        if images.ndim == 4:
+            yield images.transpose(0, 3, 1, 2).reshape(len(images), -1), labels, \
+                f"the served {self.dataset} images (channels first)"
 
 
 # ---------------------------------------------------------------- helpers
@@ -382,18 +409,19 @@ def accuracy(predicted: np.ndarray, truth: np.ndarray) -> float | None:
     return round(float((a == b).mean()), 6)
 
 
+def looks_raw(x: np.ndarray) -> bool:
+    """2-D rows of whole numbers in 0..255 (pixels nobody scaled)."""
+    if x.ndim != 2 or not len(x) or x.dtype.kind not in "iuf":
+        return False
+    return bool(x.min() >= 0 and x.max() <= 255 and np.array_equal(x, np.round(x)))
+
+
 def content_rows(x: np.ndarray, pixels: np.ndarray) -> np.ndarray | None:
-    """Served-row indices of x's rows when x still holds raw pixels, else None."""
-    if x.ndim != 2 or x.shape[1] != pixels.shape[1] or not len(x):
+    """Indices of x's rows among the pixel rows when every one is there, else None."""
+    if x.shape[1] != pixels.shape[1]:
         return None
-    try:
-        raw = x.astype(np.float64)
-        if raw.min() < 0 or raw.max() > 255 or not np.array_equal(raw, np.round(raw)):
-            return None
-    except (TypeError, ValueError):
-        return None
-    where = {row.tobytes(): i for i, row in enumerate(pixels)}
-    rows = [where.get(r.tobytes()) for r in raw.astype(np.uint8)]
+    where = {hash(row.tobytes()): i for i, row in enumerate(pixels)}
+    rows = [where.get(hash(r.tobytes())) for r in x.astype(np.uint8)]
     return None if any(r is None for r in rows) else np.asarray(rows)
 
 
