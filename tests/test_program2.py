@@ -107,6 +107,20 @@ def test_head_not_replaced_is_named(grade_with_image):
     assert r.marks["execution"] <= 9
 
 
+def test_weights_loaded_from_the_manuals_drive_path(grade_with_image):
+    """The manual's commented-out line loads resnet50-0676ba61.pth from Google Drive with
+    torch.load: the known file is served from the cache."""
+    src = REPAIRED.replace(
+        "model = models.resnet50(pretrained=True)",
+        "model = models.resnet50()\nmodel.load_state_dict(torch.load("
+        "'/content/drive/MyDrive/20CSEL76-LAB Programs/resnet50-0676ba61.pth'))")
+    r = grade_with_image(src, "cat.jpg")
+    assert r.status == Status.ok, r.status_message
+    c = check(r, "vision.pretrained")
+    assert c.passed and f"then pretrained weights {RESNET_V1} (synthetic stand-in: the real file is not staged) loaded with torch.load" in c.message
+    assert r.marks == {"writeup": 5, "execution": 20, "viva": None}
+
+
 def test_image_missing_from_the_submission(grade_with_image):
     r = grade_with_image(REPAIRED, "other.jpg")  # the program opens cat.jpg
     assert r.status == Status.error and "FileNotFoundError" in r.status_message

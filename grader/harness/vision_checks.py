@@ -129,8 +129,9 @@ def pretrained(ctx: Context, params: dict) -> Outcome:
     evidence = {"requested": model.requested, "loaded": [w.model_dump() for w in model.loaded + loaded_later]}
     if own or loaded_later:
         served = (own or loaded_later)[0]
-        how = "built with" if own else "given by torch.load"
-        return Outcome(True, f"{model.asked()} {how} pretrained weights {served.describe()}", evidence=evidence)
+        said = (f"{model.asked()} built with pretrained weights {served.describe()}" if own else
+                f"{model.asked()}, then pretrained weights {served.describe()} loaded with torch.load")
+        return Outcome(True, said, evidence=evidence)
     if model.loaded:
         return Outcome(False, f"{model.asked()}: only the backbone is pretrained "
                               f"({', '.join(w.file for w in model.loaded)}); the model itself starts untrained",

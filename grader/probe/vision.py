@@ -57,15 +57,16 @@ def run_model(probe: TorchvisionProbe, model, task: str, image) -> dict[str, Any
     from torchvision.transforms import functional as F
 
     was_training = model.training
+    device = next(model.parameters()).device  # the program may have moved it to a GPU
     probe.quiet = True  # the harness's own calls are not the program's
     try:
         model.eval()
         with torch.no_grad():
             if task == "detection":
-                output = model([F.to_tensor(image)])
+                output = model([F.to_tensor(image).to(device)])
                 return {"output": {"kind": "detections", "images": [describe_detections(output[0])]}}
             x = F.normalize(F.to_tensor(F.center_crop(F.resize(image, 256), 224)), IMAGENET_MEAN, IMAGENET_STD)
-            output = model(x.unsqueeze(0))
+            output = model(x.unsqueeze(0).to(device))
             out = describe_output(output)
             if out.get("kind") == "tensor" and len(out["shape"]) == 2:
                 out["max_probability"] = round(float(output.float().softmax(dim=1).max()), 4)
