@@ -195,12 +195,15 @@ def job_env(plan: RunPlan, home: str, pythonpath: str) -> dict[str, str]:
     return env
 
 
-def keep_artifacts(src: Path, dest: Path, max_files: int = 50, max_bytes: int = 10 * 2**20) -> list[str]:
-    """Copies the job's artifacts: plain files only (never a link the job planted), capped."""
+def keep_artifacts(src: Path, dest: Path, max_files: int = 50, max_bytes: int = 10 * 2**20,
+                   suffixes: tuple[str, ...] | None = None) -> list[str]:
+    """Copies the job's artifacts: plain files only (never a link the job planted), capped;
+    only those with the given suffixes when suffixes are given."""
     if src.is_symlink() or not src.is_dir():
         return []
     kept = []
-    files = sorted(p for p in src.iterdir() if p.is_file() and not p.is_symlink())
+    files = sorted(p for p in src.iterdir() if p.is_file() and not p.is_symlink()
+                   and (suffixes is None or p.suffix.lower() in suffixes))
     for p in files[:max_files]:
         if p.stat().st_size <= max_bytes:
             dest.mkdir(parents=True, exist_ok=True)

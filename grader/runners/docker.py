@@ -43,6 +43,7 @@ KILL_GRACE_S = 10  # after a kill, how long the container may take to end before
 TMP_MB, WORK_MB, HOME_MB = 512, 1024, 128  # tmpfs sizes: /tmp, the working copy, $HOME
 OUT_MB, OUT_FILES = 256, 2000  # the results folder, the only writable place on the host's disk
 NOFILE = 1024
+ARTIFACT_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".ipynb")  # what the probe writes there
 FILE_SIZE = 1 << 30
 TASKS_PER_PROCESS = 4  # the kernel's process limit counts threads too (frameworks start many)
 
@@ -121,7 +122,8 @@ def protections(plan: RunPlan, cpus: float, gpu: GpuShare | None) -> dict[str, s
         "timeout": f"{plan.timeout_s:.0f} s wall clock, enforced from the host: the container is killed",
         "memory": f"{plan.memory_mb} MB, no swap (container limit)",
         "cpu": f"{cpus:g} CPU core(s) (container quota)",
-        "processes": f"at most {plan.max_processes * TASKS_PER_PROCESS} processes and threads",
+        "processes": f"at most {plan.max_processes} processes (host watchdog) and "
+                     f"{plan.max_processes * TASKS_PER_PROCESS} processes and threads (kernel limit)",
         "network": "none (no network interface but loopback)",
         "filesystem": f"read-only, except the job's own folders and /tmp ({TMP_MB} MB)",
         "user": "non-root, every capability dropped, no new privileges",
@@ -196,6 +198,33 @@ def cgroup_value(container_id: str, controller: str, v1: str, v2: str) -> int | 
     return None
 
 
+def process_count(container_id: str) -> int:
+    """The job's processes (threads not counted), as its cgroup lists them; 0 when not visible."""
+    for path in (f"/sys/fs/cgroup/pids/docker/{container_id}/cgroup.procs",
+                 f"/sys/fs/cgroup/pids/system.slice/docker-{container_id}.scope/cgroup.procs",
+                 f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cgroup.procs",
+                 f"/sys/fs/cgroup/docker/{container_id}/cgroup.procs"):
+        try:
+            return Path(path).read_text().count("\n")
+        except OSError:
+            continue
+    return 0
+
+
+def fork_refusals(container_id: str) -> int:
+    """How often the kernel refused the job a new process or thread (its limit was reached)."""
+    for path in (f"/sys/fs/cgroup/pids/docker/{container_id}/pids.events",
+                 f"/sys/fs/cgroup/pids/system.slice/docker-{container_id}.scope/pids.events",
+                 f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/pids.events",
+                 f"/sys/fs/cgroup/docker/{container_id}/pids.events"):
+        try:
+            events = dict(line.split() for line in Path(path).read_text().splitlines())
+            return int(events.get("max", 0))
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
 def folder_usage(root: Path, max_files: int) -> tuple[int, int]:
     """(bytes, files) under root, without following links; stops counting past max_files."""
     total, count, stack = 0, 0, [root]
@@ -228,6 +257,7 @@ class DockerRunner:
         self.cpus = cpus
         self.jobs_dir = Path(jobs_dir or tempfile.gettempdir())
         self.stopping = threading.Event()
+        self.kill_answer_s = ENGINE_ANSWER_S  # how long a kill may go unanswered before the host kills
         self.live: dict[str, int] = {}  # container id -> host pid of its init (for the second watchdog)
         self.lock = threading.Lock()
         self.user = f"{SANDBOX_UID}:{SANDBOX_UID}" if os.geteuid() == 0 else f"{os.geteuid()}:{os.getegid()}"
@@ -363,7 +393,7 @@ class DockerRunner:
             stdout=streams["stdout"].text(), stderr=streams["stderr"].text(),
             output_bytes=sum(s.total for s in streams.values()),
             output_truncated=any(s.truncated for s in streams.values()),
-            trace=trace, artifacts=keep_artifacts(work / "out" / "artifacts", artifacts_to),
+            trace=trace, artifacts=keep_artifacts(work / "out" / "artifacts", artifacts_to, suffixes=ARTIFACT_SUFFIXES),
             protections=protections(plan, cpus, gpu), sandbox=self.name,
             device=f"gpu {gpu.device}" if gpu else "cpu")
 
@@ -403,7 +433,10 @@ class DockerRunner:
             elif now - started > plan.timeout_s:
                 breach = (Status.timeout, f"the program was still running after {plan.timeout_s:.0f} s "
                           "(an endless loop, or training too long for this mode) and was stopped")
-            elif (cgroup_value(cid, "pids", "pids.current", "pids.current") or 0) >= tasks_limit:
+            elif process_count(cid) > plan.max_processes:
+                breach = (Status.killed, f"the program started more than {plan.max_processes} processes "
+                          "and was stopped")
+            elif fork_refusals(cid):
                 breach = (Status.killed, f"the program started more than {tasks_limit} processes and threads "
                           "and was stopped")
             elif now >= next_scan:
@@ -419,7 +452,7 @@ class DockerRunner:
 
     def _kill(self, cid: str, reader: threading.Thread, breach: tuple[Status, str]) -> tuple[Status, str]:
         """Kills through the engine; the second watchdog kills from the host if it does not answer."""
-        answered, _ = with_deadline(lambda: self.client.api.kill(cid), ENGINE_ANSWER_S)
+        answered, _ = with_deadline(lambda: self._engine_kill(cid), self.kill_answer_s)
         reader.join(KILL_GRACE_S if answered else 0)
         if reader.is_alive():
             _host_kill(self.live.get(cid, 0), cid)
@@ -427,6 +460,9 @@ class DockerRunner:
         if not answered:
             return breach[0], breach[1] + " (the container engine did not answer: its processes were killed from the host)"
         return breach
+
+    def _engine_kill(self, cid: str) -> None:
+        self.client.api.kill(cid)
 
     def _final_state(self, cid: str) -> dict[str, Any]:
         with_deadline(lambda: self.client.api.wait(cid, timeout=ENGINE_ANSWER_S), ENGINE_ANSWER_S + 5)
