@@ -107,6 +107,24 @@ def test_head_not_replaced_is_named(grade_with_image):
     assert r.marks["execution"] <= 9
 
 
+FINE_TUNE = """for _ in range(2):
+    optimizer.zero_grad()
+    criterion(model(image), torch.tensor([0])).backward()
+    optimizer.step()
+"""
+
+
+def test_fine_tuning_then_eval_passes_and_forgetting_eval_is_named(grade_with_image):
+    tuned = grade_with_image(REPAIRED.replace("model.eval()", FINE_TUNE + "model.eval()"), "cat.jpg")
+    assert tuned.status == Status.ok, tuned.status_message
+    c = check(tuned, "vision.eval_mode")
+    assert c.passed and c.message == "model.eval() was in force for the prediction (2 earlier call(s) in training mode)"
+    forgot = grade_with_image(REPAIRED.replace("model.eval()", FINE_TUNE), "cat.jpg")
+    c = check(forgot, "vision.eval_mode")
+    assert not c.passed and c.message == "the prediction ran in training mode (2 earlier call(s) in training mode)"
+    assert not check(forgot, "static.steps").passed and forgot.marks["execution"] < 20
+
+
 def test_weights_loaded_from_the_manuals_drive_path(grade_with_image):
     """The manual's commented-out line loads resnet50-0676ba61.pth from Google Drive with
     torch.load: the known file is served from the cache."""

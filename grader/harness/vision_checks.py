@@ -183,15 +183,17 @@ def eval_mode(ctx: Context, params: dict) -> Outcome:
     if not calls:
         return stopped(ctx, "running the model") if not ctx.ran_ok else Outcome(
             False, "not judged: the model was never run on an image", hint="run the model on the image")
-    training = [f for f in calls if f.training]
-    if not training:
-        return Outcome(True, f"model.eval() was in force for all {len(calls)} call(s)")
-    failed = sum(f.output is None for f in training)
-    extra = f"; {failed} of them failed" if failed else ""
-    return Outcome(False, f"{len(training)} of {len(calls)} call(s) ran in training mode{extra}",
+    # Calls in training mode before the last one may be fine-tuning; the prediction is the last.
+    training = sum(f.training for f in calls[:-1])
+    earlier = f" ({training} earlier call(s) in training mode)" if training else ""
+    if not calls[-1].training:
+        return Outcome(True, f"model.eval() was in force for the prediction{earlier}",
+                       evidence={"calls": len(calls), "training_calls": training})
+    failed = " and failed" if calls[-1].output is None else ""
+    return Outcome(False, f"the prediction ran in training mode{failed}{earlier}",
                    hint="call model.eval() before predicting: dropout and batch norm behave differently "
                         "in training mode, and a detector in training mode wants targets and returns losses",
-                   evidence={"training_calls": len(training), "failed": failed})
+                   evidence={"calls": len(calls), "training_calls": training + 1})
 
 
 def submission_names(ctx: Context) -> set[str]:

@@ -27,7 +27,7 @@ from grader.probe import weights
 from grader.probe.trace import Trace
 
 IDLE = "running the program"
-MAX_FORWARDS = 40
+MAX_FORWARDS = 40  # calls kept in the trace: the first half and the latest half
 MAX_BOXES = 100
 HEAD_ATTRS = ("fc", "classifier", "head", "heads")
 
@@ -141,10 +141,11 @@ class TorchvisionProbe:
             if self.quiet:
                 return
             self.record["forward_calls"] += 1
-            if len(self.record["forwards"]) < MAX_FORWARDS:
-                self.record["forwards"].append({
-                    "model": index, "training": module.training, "grad": torch.is_grad_enabled(),
-                    "input": shape(args[0]) if args else None, "output": None})
+            forwards = self.record["forwards"]
+            if len(forwards) >= MAX_FORWARDS:  # keep the first calls and the latest (the prediction)
+                del forwards[MAX_FORWARDS // 2]
+            forwards.append({"model": index, "training": module.training, "grad": torch.is_grad_enabled(),
+                             "input": shape(args[0]) if args else None, "output": None})
             self.phase = f"running model {index} ({type(module).__name__})"
         return hook
 
