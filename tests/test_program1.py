@@ -33,7 +33,8 @@ def run_probe(tmp_path: Path, cache_dir: Path, source: str, frameworks=("sklearn
     (tmp_path / "cfg.json").write_text(json.dumps(config))
     done = subprocess.run([sys.executable, "-m", "grader.probe", str(tmp_path / "cfg.json")], cwd=tmp_path,
                           capture_output=True, text=True, timeout=180,
-                          env={**os.environ, "PYTHONPATH": str(PROJECT)})
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                              filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")]))})
     trace = json.loads((tmp_path / "trace.json").read_text())
     assert trace["exception"] is None, trace["exception"]["traceback"]
     return trace, done.stdout
@@ -76,6 +77,8 @@ from sklearn.datasets import fetch_openml
 tr = datasets.CIFAR10(root='/nowhere/data', train=True, download=True)
 te = torchvision.datasets.CIFAR10('./data', train=False, transform=transforms.ToTensor())
 img, label = tr[0]
+digits = datasets.MNIST("data", train=False, download=True)
+digit, digit_label = digits[0]
 b = fetch_openml(name="CIFAR_10_small")
 X, y = b.data.astype('float32'), b.target.astype('int')
 X2, y2 = fetch_openml(data_id=40927, return_X_y=True, as_frame=False)
@@ -93,6 +96,8 @@ print(json.dumps({
                b.feature_names[:2], b.details["id"]],
     "row0": bool((X[0].reshape(3, 32, 32).transpose(1, 2, 0) == tr.data[0]).all()),
     "labels": bool((y[:len(tr)] == tr.targets).all()), "same_table": bool((X2 == X).all()),
+    "mnist": [len(digits), str(digits.data.dtype), list(digits.data.shape[1:]), type(digits.targets).__name__,
+              digit.mode, type(digit_label).__name__],
     "unknown": unknown}))
 """
 
@@ -111,7 +116,18 @@ def test_torchvision_cifar10_and_fetch_openml_served_offline(tmp_path, cache_dir
     assert features == ["a0", "a1"] and openml_id == 40926
     assert r["row0"] and r["labels"] and r["same_table"]
     assert "cannot be served" in r["unknown"] and "CIFAR_10_small" in r["unknown"]
+    assert r["mnist"] == [100, "torch.uint8", [28, 28], "Tensor", "L", "int"]  # torchvision keeps MNIST as tensors
     assert trace["dataset"]["source"] == "standin" and trace["dataset"]["openml"] == "CIFAR_10"
+
+
+def test_fetch_openml_gives_data_frames_where_pandas_is_installed(tmp_path, cache_dir):
+    pytest.importorskip("pandas")
+    trace, out = run_probe(tmp_path, cache_dir, """
+from sklearn.datasets import fetch_openml
+b = fetch_openml(name="CIFAR_10_small")
+print(type(b.data).__name__, type(b.target).__name__, b.frame.shape[1], b.target.astype("int").dtype)
+""", frameworks=("sklearn",))
+    assert out.split() == ["DataFrame", "Series", "3073", "int64"]
 
 
 # ---------------------------------------------------------------- the PyTorch probe

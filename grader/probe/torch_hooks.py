@@ -37,8 +37,6 @@ CONFIG_KEYS = ("in_features", "out_features", "in_channels", "out_channels", "ke
                "num_embeddings", "embedding_dim", "num_features", "p", "bias", "nonlinearity",
                "start_dim", "end_dim", "normalized_shape")
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-MNIST_CLASSES = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six",
-                 "7 - seven", "8 - eight", "9 - nine"]
 
 
 class Training:
@@ -129,7 +127,7 @@ class TorchProbe:
         except ImportError:  # torch without torchvision: nothing to serve
             return
         self.trace["frameworks"]["torchvision"] = torchvision.__version__
-        for name, cls, classes in (("cifar10", tvd.CIFAR10, CIFAR_CLASSES), ("mnist", tvd.MNIST, MNIST_CLASSES)):
+        for name, cls, classes in (("cifar10", tvd.CIFAR10, CIFAR_CLASSES), ("mnist", tvd.MNIST, [])):
             served_cls = self._served_class(name, cls, classes)
             for mod in (tvd, __import__(cls.__module__, fromlist=["_"])):
                 setattr(mod, cls.__name__, served_cls)
@@ -146,12 +144,12 @@ class TorchProbe:
             served = probe.serve(name)
             x, y = (served.x_train, served.y_train) if train else (served.x_test, served.y_test)
             labels = np.asarray(y).reshape(-1).astype(np.int64)
-            if name == "mnist":  # torchvision keeps MNIST as tensors
+            if name == "mnist":  # torchvision keeps MNIST as tensors; its classes are class attributes
                 ds.data, ds.targets = torch.from_numpy(x.copy()), torch.from_numpy(labels)
             else:
                 ds.data, ds.targets = x.copy(), labels.tolist()
-            ds.classes = list(classes)
-            ds.class_to_idx = {c: i for i, c in enumerate(classes)}
+                ds.classes = list(classes)
+                ds.class_to_idx = {c: i for i, c in enumerate(classes)}
             probe.datasets.append(ds)
 
         def download(ds) -> None:  # the files are always "there": served from the cache
