@@ -31,7 +31,8 @@ class ServedWeights(Loose):
     for_model: int | None = None
 
     def describe(self) -> str:
-        return self.file + (" (real)" if self.source == "real" else " (synthetic stand-in: the real file is not staged)")
+        state = "real" if self.source == "real" else "synthetic stand-in: the real file is not staged"
+        return f"{self.file} ({state})"
 
 
 class ModelRecord(Loose):
