@@ -15,6 +15,7 @@ import pytest
 from conftest import FIXTURES, PROJECT, check
 from grader.models import Status
 from grader.probe import provider
+from grader.reports import write_sheet
 
 MANUAL = (FIXTURES / "manual" / "program1.py").read_text()
 SMALL = {"train": 1500, "test": 500, "epochs": 2}  # 2000-row OpenML table, 2 passes per loader
@@ -251,7 +252,7 @@ def test_reference_solution_scores_full_marks(grade_file):
 
 
 @pytest.mark.slow
-def test_manual_program1_as_printed(grade_file):
+def test_manual_program1_as_printed(grade_file, tmp_path):
     r = grade_file(FIXTURES / "manual" / "program1.py", 1, **SMALL)
     assert r.status == Status.ok, r.status_message
     for check_id in ("knn.fitted", "knn.accuracy", "net.layers", "net.trained", "static.steps"):
@@ -265,6 +266,8 @@ def test_manual_program1_as_printed(grade_file):
     net = check(r, "net.trained")
     assert "2 epoch(s) (capped at 2 in quick mode)" in net.message and "SGD" in net.message
     assert "fc1" in json.dumps(r.run.trace["models"][0]) and check(r, "net.layers").evidence["params"] == 820874
+    sheet = write_sheet(r, tmp_path / "sheet").read_text(encoding="utf-8")  # the torch trace renders
+    assert "SimpleNet" in sheet and "KNN measures" in sheet
 
 
 @pytest.mark.slow
