@@ -13,13 +13,14 @@ from grader import batch as batch_mod
 from grader.cli_data import app as data_app
 from grader.cli_marks import app as marks_app
 from grader.cli_report import report as report_cmd
+from grader.cli_sandbox import GpusOpt, ImageOpt, PerGpuOpt, SandboxOpt, doctor, make_runner
+from grader.cli_sandbox import app as sandbox_app
 from grader.console import err, out
 from grader.course import RubricError, load_rubrics
 from grader.data import default_cache_dir
 from grader.models import GradeResult, Status
 from grader.pipeline import grade, to_json
 from grader.reports import write_sheet
-from grader.runners.local import LocalRunner
 from grader.submissions import SubmissionError, class_jobs, programs_in, single_job
 
 app = typer.Typer(help="Grades deep-learning lab programs: runs each submission unchanged in a sandbox, "
@@ -29,6 +30,8 @@ app = typer.Typer(help="Grades deep-learning lab programs: runs each submission 
 app.add_typer(data_app, name="data", short_help="Stage real datasets (CIFAR-10, MNIST) from downloaded files; show what is staged.")
 app.add_typer(marks_app, name="marks", short_help="Enter Viva, Project, Demonstration and Report marks; override automatic marks with a reason.")
 app.command("report")(report_cmd)
+app.add_typer(sandbox_app, name="sandbox", short_help="Build the Docker sandbox image.")
+app.command("doctor")(doctor)
 rubric_app = typer.Typer(help="Course and rubric files.", no_args_is_help=True)
 app.add_typer(rubric_app, name="rubric")
 
@@ -105,6 +108,7 @@ def check(
     report_dir: Path = typer.Option(Path("grader-report"), "--out", help="Where to write the HTML report."),
     keras_flavour: Optional[str] = FlavourOpt, assessment: str = AssessmentOpt,
     course: str = CourseOpt, rubrics_dir: Optional[Path] = RubricsOpt, cache: Optional[Path] = CacheOpt,
+    sandbox: str = SandboxOpt,
 ) -> None:
     """Self-check one program before submitting: runs it in the local sandbox and previews its marks.
 
@@ -121,7 +125,7 @@ def check(
     if not as_json:
         err.print(f"Grading {path} as program {job.program} ({'full run' if full else 'quick preview'})…")
     artifacts = report_dir / ".artifacts"
-    result = grade(job, rubrics, LocalRunner(), cache_dir, artifacts)
+    result = grade(job, rubrics, make_runner(sandbox), cache_dir, artifacts)
     sheet = write_sheet(result, report_dir, artifacts_dir=artifacts if artifacts.is_dir() else None)
     if as_json:
         sys.stdout.write(to_json(result) + "\n")
@@ -159,10 +163,11 @@ def batch_cmd(
     out_dir: Path = typer.Option(Path("reports"), "--out", help="Where mark sheets, index.html, marks.csv and the gradebook go."),
     full: bool = FullOpt, keras_flavour: Optional[str] = FlavourOpt, assessment: str = AssessmentOpt,
     course: str = CourseOpt, rubrics_dir: Optional[Path] = RubricsOpt, cache: Optional[Path] = CacheOpt,
+    sandbox: str = SandboxOpt, image: Optional[str] = ImageOpt, gpus: str = GpusOpt, per_gpu: int = PerGpuOpt,
 ) -> None:
-    """Grade a whole class in the local sandbox; resumes where an interrupted run stopped.
+    """Grade a whole class (local sandbox, or one Docker container per job); resumes where an interrupted run stopped.
 
-    Example: grader batch submissions/ --program 4 --jobs 2
+    Example: grader batch submissions/ --program 4 --jobs 2 --sandbox docker --gpus all
     """
     rubrics = _rubrics(course, rubrics_dir, keras_flavour)
     try:
@@ -176,7 +181,7 @@ def batch_cmd(
         _fail(str(e))
     if not job_list:
         _fail(f"{folder}: nothing to grade for program(s) {programs}")
-    runner = LocalRunner()
+    runner = make_runner(sandbox, image, gpus, per_gpu)
     try:
         outcome = batch_mod.run_batch(job_list, rubrics, runner, out_dir, cache or default_cache_dir(),
                                       jobs_in_parallel=jobs, progress=RichProgress(), on_interrupt=runner.stop)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -389,3 +390,55 @@ def test_no_engine_is_a_clear_error(monkeypatch):
 def test_missing_or_stale_image_says_how_to_build_it(client, jobs_dir):
     with pytest.raises(SandboxError, match="not in the engine.*grader sandbox build"):
         DockerRunner(image="grader-sandbox:no-such-tag", jobs_dir=jobs_dir)
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ, **(env or {})))
+
+
+def test_batch_in_docker_from_the_command_line(client, image, tmp_path, cache_dir):
+    rubrics = tmp_path / "rubrics"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "rubrics" / "20CSEL76", rubrics)
+    program3 = rubrics / "program3.yaml"  # no framework: the slim image has none
+    program3.write_text(program3.read_text().replace("framework: keras", "framework: any", 1))
+    for usn in ("1GA20CS001", "1GA20CS002"):
+        (tmp_path / "class" / usn).mkdir(parents=True)
+        (tmp_path / "class" / usn / "program3.py").write_text(f"print('{usn} was here')\n")
+    out = tmp_path / "reports"
+    done = cli("batch", str(tmp_path / "class"), "--program", "3", "--rubrics", str(rubrics), "--out", str(out),
+               "--sandbox", "docker", "--image", image, "--gpus", "none", env={"GRADER_CACHE": str(cache_dir)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Graded 2" in done.stdout
+    sheet = (out / "1GA20CS001" / "program3.html").read_text()
+    assert "docker on cpu" in sheet and "no new privileges" in sheet
+    assert job_containers(client) == []
+
+
+def test_command_line_errors_say_what_to_do(client, image, tmp_path):
+    (tmp_path / "class" / "1GA20CS001").mkdir(parents=True)
+    (tmp_path / "class" / "1GA20CS001" / "program3.py").write_text("print(1)\n")
+    gpu = cli("batch", str(tmp_path / "class"), "--sandbox", "docker", "--image", image, "--gpus", "0")
+    if "nvidia" not in (client.info().get("Runtimes") or {}):
+        assert gpu.returncode == 2 and "NVIDIA Container Toolkit" in gpu.stderr and "--gpus none" in gpu.stderr
+    no_engine = cli("batch", str(tmp_path / "class"), "--sandbox", "docker",
+                    env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert no_engine.returncode == 2 and "no Docker engine is reachable" in no_engine.stderr
+    assert "--sandbox local" in no_engine.stderr
+    mixed = cli("batch", str(tmp_path / "class"), "--image", image)
+    assert mixed.returncode == 2 and "add --sandbox docker" in mixed.stderr
+
+
+def test_doctor_and_build_report_the_image(client, image):
+    doctor = cli("doctor", "--image", image)
+    assert "✓ Docker engine: reachable" in doctor.stdout
+    assert f"✓ Sandbox image: {image} is current" in doctor.stdout
+    assert "Keras: course 20CSEL76 uses" in doctor.stdout
+    missing = cli("doctor", "--image", "grader-sandbox:no-such-tag")
+    assert missing.returncode == 1 and "fix: grader sandbox build" in missing.stdout
+    build = cli("sandbox", "build", "--slim", "--wheelhouse", str(WHEELHOUSE))
+    assert build.returncode == 0, build.stderr
+    assert f"{image}: " in build.stdout and "already current" in build.stdout and "numpy" in build.stdout

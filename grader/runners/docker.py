@@ -57,7 +57,8 @@ class GpuShare(BaseModel):
 
 
 def parse_gpus(value: str) -> list[str] | None:
-    """`all` -> None (every GPU the host has), `none` -> [], `0,2` -> ["0", "2"]."""
+    """`all` -> None (every GPU the host has), `none` -> [], `0,2` -> ["0", "2"].
+    (`auto`, the runner's default, is `all` where the host has a GPU and `none` where not.)"""
     value = value.strip().lower()
     if value == "all":
         return None
@@ -65,7 +66,7 @@ def parse_gpus(value: str) -> list[str] | None:
         return []
     ids = [v.strip() for v in value.split(",")]
     if not all(i.isdigit() for i in ids):
-        raise SandboxError(f"--gpus must be 'all', 'none' or GPU numbers such as 0,2; not {value!r}")
+        raise SandboxError(f"--gpus must be 'auto', 'all', 'none' or GPU numbers such as 0,2; not {value!r}")
     return ids
 
 
@@ -248,7 +249,7 @@ def folder_usage(root: Path, max_files: int) -> tuple[int, int]:
 class DockerRunner:
     name = "docker"
 
-    def __init__(self, image: str | None = None, gpus: str = "none", per_gpu: int = 1,
+    def __init__(self, image: str | None = None, gpus: str = "auto", per_gpu: int = 1,
                  cpus: float | None = None, jobs_dir: Path | None = None):
         if per_gpu < 1:
             raise SandboxError("--per-gpu must be at least 1")
@@ -282,10 +283,10 @@ class DockerRunner:
                                "or of the probe: rebuild it with `grader sandbox build`")
 
     def _gpu_slots(self, gpus: str, per_gpu: int) -> GpuSlots:
-        wanted = parse_gpus(gpus)
+        inventory = host_gpus()
+        wanted = parse_gpus(gpus) if gpus.strip().lower() != "auto" else (None if inventory else [])
         if wanted == []:
             return GpuSlots([], 1, {})
-        inventory = host_gpus()
         devices = sorted(inventory) if wanted is None else wanted
         if wanted is None and not devices:
             raise SandboxError("--gpus all: this machine shows no GPU (nvidia-smi is missing or lists "
