@@ -152,16 +152,17 @@ while True:
 
 
 @pytest.mark.slow
-def test_each_call_is_time_limited_and_may_not_read_input(grade_file, rubrics):
-    """A bot without a model: one prompt hangs, one makes it call input(), the rest answer."""
-    rubrics.programs[7].probe["chat"]["timeout_s"] = 1.5
+def test_calls_are_time_limited_and_may_not_read_input(grade_file, rubrics):
+    """A bot without a model, its answers chosen by the prompt: two hang (the second one
+    gets what is left of the budget), one calls input(), and the last is never asked."""
+    rubrics.programs[7].probe["chat"].update(timeout_s=1.5, budget_s=2.5)
     source = '''
 def generate_response(text):
-    if "joke" in text.lower():
+    if "joke" in text.lower() or "hello" in text.lower():
         while True:
             pass
-    if "morning" in text.lower():
-        return input("which morning? ")
+    if text == "How are you?":
+        return input("fine, and you? ")
     return "you said " + text
 
 user_input = input("You: ")
@@ -172,14 +173,25 @@ while user_input != "exit":
     r = grade_file(source, 7, rubrics=rubrics)
     assert r.status == Status.ok, r.status_message
     replies = {x["prompt"]: x for x in r.run.trace["post_run"]["chat"]["replies"]}
-    assert replies["Tell me a joke"]["error"] == "did not return within 1.5 s"
-    assert 1.4 < replies["Tell me a joke"]["seconds"] < 5
-    assert "called input()" in replies["good morning"]["error"]
-    assert replies["Hello"]["reply"] == "you said Hello"
+    assert replies["Hello"]["error"] == "did not return within 1.5 s" and 1.4 < replies["Hello"]["seconds"] < 4
+    assert "called input()" in replies["How are you?"]["error"]
+    assert replies["What's your name?"]["reply"] == "you said What's your name?"
+    assert replies["Tell me a joke"]["error"].startswith("did not return within")
+    assert replies["Tell me a joke"]["seconds"] < 1.4  # only what was left of the 2.5 s
+    assert replies["good morning"]["error"].startswith("not asked")
     c = check(r, "chat.replies")
-    assert not c.passed and c.score == pytest.approx(3 / 5) and "answered 3/5" in c.message
-    assert check(r, "chat.loop").passed and check(r, "chat.varied").passed
+    assert not c.passed and c.score == pytest.approx(1 / 5) and "answered 1/5" in c.message
+    loop = check(r, "chat.loop")
+    assert loop.passed and loop.evidence["replied_to"] == ["how are you", "im fine", "what is a", "what's your name?"]
     assert not check(r, "model.structure").passed and not check(r, "framework.keras").passed
+
+
+@pytest.mark.slow
+def test_a_program_that_stops_early_is_not_judged_on_its_chat(grade_file):
+    r = grade_file("training_data = ['Hello', 'Hi']\ntraining_data.fit_on_texts()\n", 7)
+    assert r.status == Status.error
+    for check_id in ("chat.replies", "chat.loop"):
+        assert check(r, check_id).message.startswith("not judged: the program did not finish (error)")
 
 
 # ---------------------------------------------------------------- notebooks

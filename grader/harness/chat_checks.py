@@ -20,7 +20,7 @@ def chat_result(ctx: Context) -> dict[str, Any] | None:
 
 
 def not_called(ctx: Context) -> Outcome:
-    """Why there is no post-run result: the run never got that far."""
+    """Why there is no post-run result, or no function: the run never got that far."""
     if ctx.run is None:
         return Outcome(False, "not run: the submission was rejected")
     return Outcome(False, f"not judged: the program did not finish ({ctx.run.status.value}), so its response "
@@ -55,6 +55,8 @@ def replies(ctx: Context, params: dict) -> Outcome:
     name, how = result.get("function"), result.get("found_by")
     evidence = {"function": name, "found_by": how, "replies": result.get("replies", []),
                 "tried": result.get("tried", [])}
+    if not name and not ctx.ran_ok:
+        return not_called(ctx)
     if not name:
         tried = "; ".join(f"{t['name']}: {t['outcome']}" for t in result.get("tried", []))
         return Outcome(False, "no response function: looked for " + ", ".join(result.get("looked_for", [])) +

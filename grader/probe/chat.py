@@ -2,7 +2,9 @@
 prompts to it, each call under a time limit and with input() blocked, recording the replies.
 
 Runs inside the sandbox after the program has ended (see session.AFTER_RUN); stdlib only.
-Rubric: `probe: {chat: {names: [...], prompts: [...], timeout_s: 10}}`.
+Rubric: `probe: {chat: {names: [...], prompts: [...], timeout_s: 10, budget_s: 40}}`: each call
+is limited to timeout_s, all of them together to budget_s, so that a hanging function cannot
+push the whole job past the runner's time limit.
 """
 
 from __future__ import annotations
@@ -35,18 +37,29 @@ class AsksForInput(Exception):
 def after_run(session, params: dict[str, Any]) -> dict[str, Any]:
     namespace = session.namespace or {}
     prompts = [str(p) for p in params.get("prompts", [])]
-    timeout_s = float(params.get("timeout_s", 10))
+    limit = Limit(float(params.get("timeout_s", 10)), float(params.get("budget_s", 40)))
     names = list(params.get("names", NAMES))
     result: dict[str, Any] = {"looked_for": names, "function": None, "found_by": None, "replies": []}
     print("\n" + MARKER, flush=True)
     with blocked_input():
-        fn, name, how, tried = find_function(namespace, names, prompts[0] if prompts else "hello", timeout_s)
+        fn, name, how, tried = find_function(namespace, names, prompts[0] if prompts else "hello", limit)
         result["tried"] = tried
         if fn is None:
             return result
         result.update(function=name, found_by=how)
-        result["replies"] = [ask(fn, p, timeout_s) for p in prompts]
+        result["replies"] = [ask(fn, p, limit) for p in prompts]
     return result
+
+
+class Limit:
+    """Seconds a call may take: the per-call limit, or what is left of the whole budget."""
+
+    def __init__(self, per_call: float, budget: float):
+        self.per_call = per_call
+        self.deadline = time.monotonic() + budget
+
+    def next_call(self) -> float:
+        return min(self.per_call, self.deadline - time.monotonic())
 
 
 # ---------------------------------------------------------------- finding the function
@@ -88,7 +101,7 @@ def uses_model(fn: Callable, functions: dict[str, Callable]) -> bool:
 
 
 def find_function(namespace: dict[str, Any], names: list[str], probe_text: str,
-                  timeout_s: float) -> tuple[Callable | None, str | None, str | None, list[dict]]:
+                  limit: Limit) -> tuple[Callable | None, str | None, str | None, list[dict]]:
     """(function, its name, how it was found, what was tried). By name first (taking one
     argument); else by signature: a program function taking one argument that returns text
     for a text input, those that use the model tried first."""
@@ -96,12 +109,12 @@ def find_function(namespace: dict[str, Any], names: list[str], probe_text: str,
     for name, fn in by_name(namespace, names):
         if takes_one_text(fn):
             return fn, name, "by name", tried
-        tried.append({"name": name, "outcome": "takes no single text argument"})
+        tried.append({"name": name, "outcome": "does not take exactly one text argument"})
     functions = user_functions(namespace)
     candidates = [(n, f) for n, f in functions.items() if takes_one_text(f) and n not in {t["name"] for t in tried}]
     candidates.sort(key=lambda nf: not uses_model(nf[1], functions))  # stable: definition order kept
     for name, fn in candidates[:8]:
-        reply = ask(fn, probe_text, timeout_s)
+        reply = ask(fn, probe_text, limit)
         if reply["type"] == "str" and reply["reply"].strip():
             how = "by signature (a function of the program taking one text and returning text"
             return fn, name, how + (", using the model)" if uses_model(fn, functions) else ")"), tried
@@ -112,16 +125,20 @@ def find_function(namespace: dict[str, Any], names: list[str], probe_text: str,
 # ---------------------------------------------------------------- calling it
 
 
-def ask(fn: Callable, prompt: str, timeout_s: float) -> dict[str, Any]:
+def ask(fn: Callable, prompt: str, limit: Limit) -> dict[str, Any]:
     started = time.monotonic()
     record: dict[str, Any] = {"prompt": prompt, "reply": None, "type": None, "error": None}
+    timeout_s = limit.next_call()
+    if timeout_s < 0.1:
+        record.update(error="not asked: the time for all the prompts together ran out", seconds=0.0)
+        return record
     try:
         with time_limit(timeout_s):
             value = fn(prompt)
         record["type"] = type(value).__name__
         record["reply"] = value[:REPLY_CAP] if isinstance(value, str) else repr(value)[:REPLY_CAP]
     except CallTimeout:
-        record["error"] = f"did not return within {timeout_s:g} s"
+        record["error"] = f"did not return within {timeout_s:.3g} s"
     except AsksForInput:
         record["error"] = "called input(): it waits for the user instead of returning a reply"
     except BaseException as e:  # SystemExit and KeyboardInterrupt from student code too
