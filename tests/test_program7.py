@@ -57,6 +57,38 @@ You: exit
     assert [answered(p, out) for p, out in seen[:3]] == [True, False, True]
 
 
+def test_method_of_the_programs_own_bot_object_is_found_by_name(tmp_path):
+    """`bot.respond(text)` on an object of the program's own class counts; a failing
+    property of that class does not stop the search; a chat() without an argument is skipped."""
+    import runpy
+
+    from grader.probe import chat
+    from grader.probe.session import Session
+    from grader.probe.trace import Trace
+
+    program = tmp_path / "bot.py"
+    program.write_text("""
+class Bot:
+    @property
+    def reply(self):
+        raise RuntimeError("not ready")
+
+    def respond(self, text):
+        return "you said " + text
+
+def chat():
+    while input("You: ") != "exit":
+        pass
+
+bot = Bot()
+""")
+    session = Session({}, Trace(tmp_path / "trace.json"), namespace=runpy.run_path(str(program), run_name="__main__"))
+    result = chat.after_run(session, {"names": ["chat", "reply", "respond"], "prompts": ["hi", "bye"]})
+    assert result["function"] == "bot.respond" and result["found_by"] == "by name"
+    assert result["tried"] == [{"name": "chat", "outcome": "does not take exactly one text argument"}]
+    assert [r["reply"] for r in result["replies"]] == ["you said hi", "you said bye"]
+
+
 # ---------------------------------------------------------------- full marks
 
 

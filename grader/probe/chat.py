@@ -78,8 +78,15 @@ def by_name(namespace: dict[str, Any], names: list[str]) -> list[tuple[str, Call
     for var, obj in namespace.items():
         if inspect.isclass(obj) or inspect.isfunction(obj) or type(obj).__module__ != "__main__":
             continue
-        found += [(f"{var}.{n}", getattr(obj, n)) for n in names if inspect.ismethod(getattr(obj, n, None))]
+        found += [(f"{var}.{n}", m) for n in names if inspect.ismethod(m := attribute(obj, n))]
     return found
+
+
+def attribute(obj: Any, name: str) -> Any:
+    try:
+        return getattr(obj, name, None)
+    except Exception:  # a property of the program's own class that fails
+        return None
 
 
 def takes_one_text(fn: Callable) -> bool:
