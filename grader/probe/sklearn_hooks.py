@@ -1,17 +1,24 @@
 """Instrumentation of scikit-learn installed before the student's code.
 
-Serves ``fetch_openml("CIFAR_10_small")`` / ``("CIFAR_10")`` (and their data ids) from the
-provider; records every estimator that is fit (class, parameters, training size), what
-its score()/predict() calls returned; tracks ``train_test_split`` on the served table so
-the held-out rows are known; afterwards measures the last fitted estimator itself.
+Serves ``fetch_openml("CIFAR_10_small")`` / ``("CIFAR_10")`` (and their data ids 40926 /
+40927) from the provider, as OpenML holds them (see provider.openml_table). With
+``as_frame="auto"`` scikit-learn returns pandas objects, so the probe does where pandas is
+installed; without pandas (where scikit-learn itself would fail) it returns arrays, so the
+manual's ``.astype('float32')`` / ``.astype('int')`` still work.
 
-How the measurement finds the true labels of the rows the student scored on (in order):
-the rows' own pixels when they are still raw (content match), else the test part of the
-student's ``train_test_split`` of the served table (the split is recorded exactly, by
-splitting an index array alongside; scaling afterwards keeps the row order). Accuracy is
-the estimator's predictions on the student's own X_test against those canonical labels;
-the labels the student passed are compared with them ("labels_agree"). Rows that cannot be
-traced are scored against the student's own labels, and the measurement says so.
+Records every estimator that is fit (class, parameters, training size) and what its
+score()/predict() calls returned; tracks ``train_test_split`` of the served table by
+splitting an index array alongside the program's arrays, so the held-out rows are known
+exactly; afterwards measures the last fitted estimator itself.
+
+How the measurement finds the true labels of the rows the program scored on, in order:
+the rows' own pixels when nobody scaled them (matched against the OpenML table and the
+served images, flattened channels last or first); else the part of the recorded split
+with that many rows (scaling keeps the row order). Accuracy is the estimator's predictions
+on the program's own X_test against those canonical labels; the labels the program passed
+are compared with them ("labels_agree"). A split of arrays that were not the served table
+in served order is used only where the program's labels mostly agree with it. Rows that
+cannot be traced are scored against the program's own labels, and the measurement says so.
 """
 
 from __future__ import annotations
@@ -126,11 +133,11 @@ class SklearnProbe:
             frame = pd.concat([data, target], axis=1)
         if return_X_y:
             return data, target
+        openml_id = {v: k for k, v in provider.OPENML_IDS.items()}[table]
         return Bunch(data=data, target=target, frame=frame, categories=None, feature_names=features,
                      target_names=["class"], DESCR=f"{table}: {served.describe()}, served offline by the grader",
-                     details={"name": table, "id": {v: k for k, v in provider.OPENML_IDS.items()}[table],
-                              "served_by": "grader"},
-                     url=f"https://www.openml.org/d/{ {v: k for k, v in provider.OPENML_IDS.items()}[table]}")
+                     details={"name": table, "id": openml_id, "served_by": "grader"},
+                     url=f"https://www.openml.org/d/{openml_id}")
 
     def _train_test_split(self, original):
         probe = self
@@ -289,50 +296,52 @@ class SklearnProbe:
             return None
         entry = fitted[-1]
         mid = entry["id"]
-        est = self.estimators[mid]
-        held_out = [item for item in self.inputs.get(mid, []) if item[1] is not self.fit_x.get(mid)]
         result: dict[str, Any] = {"part": entry["part"], "framework": "sklearn", "estimator": mid,
                                   "class": entry["class"], "trained": True, "split": "test"}
         if self.table is not None:
             result.update(dataset=self.table["served"].name, table=self.table["name"])
-        scored = [s for s in entry["calls"] if s["kind"] == "score"]
+        scored = [c for c in entry["calls"] if c["kind"] == "score"]
         if scored:
             result["reported"] = scored[-1].get("result")
+        held_out = [item for item in self.inputs.get(mid, []) if item[1] is not self.fit_x.get(mid)]
         if not held_out:
             result["error"] = "the estimator was never asked to predict or score held-out samples"
             return result
-        kind, X, y, predictions = held_out[-1]
+        _, X, y, predictions = held_out[-1]
         if predictions is None:
-            self._enter()  # the harness's own call: not recorded as the program's
-            try:
-                predictions = est.predict(X)
-            finally:
-                self._leave()
+            predictions = self.own_predict(self.estimators[mid], X)
         predictions = np.asarray(predictions).reshape(-1)
         result["n"] = int(len(predictions))
+        result.update(self.judge(X, None if y is None else as_array(y).reshape(-1), predictions))
+        return result
+
+    def own_predict(self, est: Any, X: Any) -> Any:
+        self._enter()  # the harness's own call: not recorded as the program's
+        try:
+            return est.predict(X)
+        finally:
+            self._leave()
+
+    def judge(self, X: Any, y: np.ndarray | None, predictions: np.ndarray) -> dict[str, Any]:
+        """Accuracy of the predictions against the canonical labels of X's rows (else y's)."""
         truth, how, trusted = self.truth_of(X)
-        agree = accuracy(as_array(y).reshape(-1), truth) if truth is not None and y is not None else None
+        agree = accuracy(y, truth) if truth is not None and y is not None else None
         if truth is not None and not trusted and (agree is None or agree < 0.9):
             truth = None  # rows assumed in served order, and the program's labels say otherwise
         if truth is None:
             if y is None:
-                result["error"] = "the held-out rows could not be traced to the served data and no labels were passed"
-                return result
-            result["accuracy"] = accuracy(predictions, as_array(y).reshape(-1))
-            result["method"] = ("predictions on the program's own X_test against the program's own labels "
-                                "(the rows could not be traced to the served data)")
-            result["labels_verified"] = False
-            return result
-        result["accuracy"] = accuracy(predictions, truth)
-        result["method"] = f"predictions on the program's own X_test against the canonical labels ({how})"
-        result["labels_verified"] = True
+                return {"error": "the held-out rows could not be traced to the served data and no labels were passed"}
+            return {"accuracy": accuracy(predictions, y), "labels_verified": False,
+                    "method": "predictions on the program's own X_test against the program's own labels "
+                              "(the rows could not be traced to the served data)"}
+        out = {"accuracy": accuracy(predictions, truth), "labels_verified": True,
+               "method": f"predictions on the program's own X_test against the canonical labels ({how})"}
         if y is not None:
-            result["labels_agree"] = agree
-            result["accuracy_own_labels"] = accuracy(predictions, as_array(y).reshape(-1))
+            out.update(labels_agree=agree, accuracy_own_labels=accuracy(predictions, y))
         ints = as_ints(predictions)
-        if ints is not None and ints.min() >= 0:
-            result["predicted_class_share"] = np.bincount(ints, minlength=10).tolist()
-        return result
+        if ints is not None and len(ints) and ints.min() >= 0:
+            out["predicted_class_share"] = np.bincount(ints, minlength=10).tolist()
+        return out
 
     def truth_of(self, X: Any) -> tuple[np.ndarray | None, str, bool]:
         """The canonical labels of X's rows, how they were found, and whether that holds
