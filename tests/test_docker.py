@@ -442,3 +442,33 @@ def test_doctor_and_build_report_the_image(client, image):
     build = cli("sandbox", "build", "--slim", "--wheelhouse", str(WHEELHOUSE))
     assert build.returncode == 0, build.stderr
     assert f"{image}: " in build.stdout and "already current" in build.stdout and "numpy" in build.stdout
+
+
+def test_jobs_are_spread_over_gpus_and_wait_for_a_free_one():
+    import threading
+
+    from grader.runners.docker import GpuSlots
+
+    slots = GpuSlots(["0", "1"], per_gpu=2, memory_mb={"0": 80000})
+    taken = [slots.acquire() for _ in range(4)]
+    assert sorted(s.device for s in taken) == ["0", "0", "1", "1"]
+    assert taken[0].memory_mb == 80000 and taken[0].jobs_per_gpu == 2
+    fifth: list = []
+    waiter = threading.Thread(target=lambda: fifth.append(slots.acquire()), daemon=True)
+    waiter.start()
+    waiter.join(0.5)
+    assert fifth == []  # every GPU holds its K jobs: the fifth waits
+    slots.release(taken[1])
+    waiter.join(5)
+    assert fifth and fifth[0].device == taken[1].device
+
+
+def test_gpu_memory_share_hook_runs_when_the_framework_is_imported():
+    """sandbox/sitecustomize.py applies the share right after `import torch` (a no-op on a CPU)."""
+    pytest.importorskip("torch")
+    sandbox = Path(__file__).resolve().parents[1] / "sandbox"
+    done = subprocess.run([sys.executable, "-c", "import torch, sitecustomize; print(sitecustomize._hooks)"],
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(sandbox), GRADER_GPU_MEMORY_FRACTION="0.25"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "{}" and "not applied" not in done.stderr  # the torch hook ran, cleanly
