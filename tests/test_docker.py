@@ -472,3 +472,11 @@ def test_gpu_memory_share_hook_runs_when_the_framework_is_imported():
                           env=dict(os.environ, PYTHONPATH=str(sandbox), GRADER_GPU_MEMORY_FRACTION="0.25"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "{}" and "not applied" not in done.stderr  # the torch hook ran, cleanly
+
+
+def test_sandbox_commands_have_help():
+    for cmd in (["sandbox", "build", "--help"], ["doctor", "--help"], ["batch", "--help"]):
+        r = cli(*cmd)
+        assert r.returncode == 0 and "Usage" in r.stdout
+    assert "--wheelhouse" in cli("sandbox", "build", "--help").stdout
+    assert "--per-gpu" in cli("batch", "--help").stdout

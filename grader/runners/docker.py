@@ -260,7 +260,6 @@ class DockerRunner:
         self.stopping = threading.Event()
         self.kill_answer_s = ENGINE_ANSWER_S  # how long a kill may go unanswered before the host kills
         self.live: dict[str, int] = {}  # container id -> host pid of its init (for the second watchdog)
-        self.lock = threading.Lock()
         self.user = f"{SANDBOX_UID}:{SANDBOX_UID}" if os.geteuid() == 0 else f"{os.geteuid()}:{os.getegid()}"
         self._check_image()
         self.sweep()
@@ -279,8 +278,8 @@ class DockerRunner:
                                "`grader sandbox build`") from None
         flavour = labels.get("org.grader.sandbox.flavour")
         if flavour not in IMAGES or labels.get(HASH_LABEL) != definition_hash(flavour):
-            raise SandboxError(f"the sandbox image {self.image} was built from another version of sandbox/ "
-                               "or of the probe: rebuild it with `grader sandbox build`")
+            raise SandboxError(f"the sandbox image {self.image} was built from another version of sandbox/: "
+                               "rebuild it with `grader sandbox build`")
 
     def _gpu_slots(self, gpus: str, per_gpu: int) -> GpuSlots:
         inventory = host_gpus()
