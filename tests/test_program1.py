@@ -283,6 +283,19 @@ def test_only_the_knn_part_cannot_reach_good(grade_file):
 
 
 @pytest.mark.slow
+def test_only_the_network_part_is_capped_below_good_by_the_gate(grade_file):
+    net_only = "import numpy as np\nimport torch\n" + MANUAL.split("import torch\n", 1)[1]
+    r = grade_file(net_only, 1, **SMALL)
+    assert r.status == Status.ok, r.status_message
+    assert check(r, "net.trained").passed and check(r, "net.layers").passed
+    missing = check(r, "knn.fitted")
+    assert not missing.passed and "part a (KNN) is missing" in missing.message
+    execution = next(a for a in r.attributes if a.attribute == "execution")
+    # its checks alone would earn Good (10 or more of 20): the part-a gate keeps it Satisfactory
+    assert execution.capped_by == "knn.fitted" and execution.mark == 9
+
+
+@pytest.mark.slow
 def test_network_that_never_steps_is_untrained(grade_file):
     src = MANUAL.replace("        optimizer.step()\n", "")
     assert src != MANUAL
