@@ -354,3 +354,17 @@ for epoch in range(10):
     for batch in DataLoader(dataset, batch_size=32, shuffle=True):
         pass
 """
+
+
+@pytest.mark.slow
+def test_manual_program1_as_a_notebook(grade_file):
+    import nbformat
+
+    knn, net = MANUAL.split("import torch\n", 1)
+    cells = [knn, "import torch\n" + net]
+    nb = nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]))
+    r = grade_file(nb, 1, name="program1.ipynb", **SMALL)
+    assert r.status == Status.ok, r.status_message
+    parts = {m["part"]: m for m in r.run.trace["measurements"]}
+    assert set(parts) == {"knn", "net"} and parts["net"]["trained"]
+    assert check(r, "net.trained").passed and check(r, "knn.fitted").passed
