@@ -174,7 +174,7 @@ def test_torch_probe_records_models_steps_losses_and_caps_passes(tmp_path, cache
     assert first["optimizer"] == {"class": "Adam", "learning_rate": 0.01, "param_groups": 1, "weight_decay": 0,
                                   "betas": [0.9, 0.999]}
     assert first["steps"] == 2 * 8 + 3 and first["epochs_run"] == 2 and first["truncated_passes"] == 3
-    assert first["epochs_capped_to"] == 2 and "one batch" in first["cap"]
+    assert first["epochs_capped_to"] == 2 and "one batch" in first["cap"] and first["epochs_requested"] == 5
     assert len(first["history"]["loss"]) == 2 and first["history"]["loss"][1] < first["history"]["loss"][0]
     # a loop without a DataLoader has no epochs: its loss comes in windows of 50 steps
     assert second["model"] == 1 and second["steps"] == 120 and second["epochs_run"] == 0

@@ -353,6 +353,9 @@ class TorchProbe:
     def measure(self) -> dict[str, Any] | None:
         for training in self.trainings.values():
             training.record["completed"] = True
+            if training.record["epochs_run"]:  # the program's loop: full passes and capped ones
+                training.record["epochs_requested"] = (training.record["epochs_run"]
+                                                       + training.record.get("truncated_passes", 0))
             if not training.record["history"].get("loss") and training.record["loss_windows"]["loss"]:
                 training.record["history"]["loss"] = list(training.record["loss_windows"]["loss"])
                 training.record["history_unit"] = f"{WINDOW} optimizer steps (no DataLoader pass seen)"
