@@ -182,6 +182,34 @@ def test_torch_probe_records_models_steps_losses_and_caps_passes(tmp_path, cache
     assert trace["measurements"][0]["error"].startswith("the PyTorch part was served no dataset")
 
 
+ARRAYS_NOT_TRANSFORMS = """
+import torch, torch.nn as nn
+from torch.utils.data import DataLoader, TensorDataset
+from torchvision import datasets
+torch.manual_seed(0)
+def tensors(ds):  # uint8 NHWC -> float NCHW in [0, 1]
+    return torch.tensor(ds.data).permute(0, 3, 1, 2).float() / 255, torch.tensor(ds.targets)
+x, y = tensors(datasets.CIFAR10("data", train=True, download=True))
+xt, yt = tensors(datasets.CIFAR10("data", train=False, download=True))
+net = nn.Sequential(nn.Flatten(), nn.Linear(3072, 64), nn.ReLU(), nn.Linear(64, 10))
+opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+for epoch in range(4):  # a new DataLoader each epoch
+    for xb, yb in DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True):
+        opt.zero_grad(); nn.functional.cross_entropy(net(xb), yb).backward(); opt.step()
+net.eval()
+print((net(xt).argmax(1) == yt).float().mean().item())
+"""
+
+
+def test_network_fed_arrays_is_measured_on_inputs_scaled_like_its_training_batch(tmp_path, cache_dir):
+    trace, out = run_probe(tmp_path, cache_dir, ARRAYS_NOT_TRANSFORMS, frameworks=("torch",), epochs_cap=3)
+    fit = trace["fits"][0]  # the cap holds for the training, whichever loader serves it
+    assert (fit["epochs_run"], fit["truncated_passes"], fit["steps"]) == (3, 1, 3 * 10 + 1)
+    m = trace["measurements"][0]
+    assert "(channels first) scaled like the first training batch" in m["method"] and m["n"] == 100
+    assert m["accuracy"] == pytest.approx(float(out.split()[-1]), abs=0.02)
+
+
 # ---------------------------------------------------------------- the scikit-learn probe
 
 SKLEARN_PARTS = """

@@ -10,9 +10,12 @@ through three hooks that leave the loop unchanged:
 * ``DataLoader`` iteration: one pass over a loader during which an optimizer stepped is
   one epoch of that optimizer's training (loops without a DataLoader get windows only).
 
-Quick mode caps training without touching the student's code: after ``epochs_cap`` passes
-over its training loader, every further pass over that loader serves a single batch, so
-the program's epoch loop still runs (and prints) to the end. The trace says so.
+Quick mode caps training without touching the student's code: once an optimizer has run
+``epochs_cap`` epochs, every further pass in which it steps ends after that batch (over the
+same DataLoader or a new one built each epoch), and a loader that served ``epochs_cap``
+passes with backward() calls (a loop that forgot optimizer.step()) serves one batch per
+pass from then on. The program's epoch loop still runs (and prints) to the end; the fit
+record says what was capped ("epochs_capped_to", "truncated_passes", "cap").
 
 ``torchvision.datasets.CIFAR10`` / ``MNIST`` are served from the provider (no download, no
 md5 check), with torchvision's semantics: ``.data`` uint8 NHWC, ``.targets`` a list, PIL
@@ -293,6 +296,8 @@ class TorchProbe:
         probe = self
 
         def __next__(it):
+            if getattr(it, "_grader_served", 0) and it._grader_limit is None and probe.capped_stepped(it):
+                it._grader_limit = 1  # a fresh loader, but a training that already ran its cap
             limit = getattr(it, "_grader_limit", None)
             if limit is not None and it._grader_served >= limit:
                 probe.end_pass(it)
@@ -311,6 +316,12 @@ class TorchProbe:
     def step_counts(self) -> dict[int, int]:
         return {key: t.record["steps"] for key, t in self.trainings.items()}
 
+    def capped_stepped(self, it: Any) -> bool:
+        """Whether an optimizer that already ran its quick-mode epochs stepped in this pass."""
+        before = it._grader_steps
+        return any(t.record.get("epochs_capped_to") and t.record["steps"] > before.get(key, 0)
+                   for key, t in self.trainings.items())
+
     def end_pass(self, it: Any) -> None:
         """A pass over a loader ended: an epoch for every optimizer that stepped during it."""
         before = getattr(it, "_grader_steps", None)
@@ -326,11 +337,13 @@ class TorchProbe:
                 continue
             training.end_epoch()
             training.record["batches_per_epoch"] = it._grader_served
+            if self.epochs_cap and training.record["epochs_run"] >= self.epochs_cap:
+                self.cap(training)
         if not truncated and self.backwards > it._grader_backwards:
-            self.count_training_pass(it._grader_loader(), before)
+            self.count_training_pass(it._grader_loader())
         self.trace.save()
 
-    def count_training_pass(self, loader: Any, steps_before: dict[int, int]) -> None:
+    def count_training_pass(self, loader: Any) -> None:
         """Quick mode: a loader that served epochs_cap passes with backward() calls (a training
         loop, stepping or not) serves one batch per pass from then on."""
         if loader is None or not self.epochs_cap:
@@ -339,14 +352,15 @@ class TorchProbe:
         if self.training_passes[loader] < self.epochs_cap:
             return
         self.capped_loaders.add(loader)
-        cap = self.epochs_cap
-        self.trace.note(f"quick mode: after {cap} training pass(es) over a DataLoader every further pass "
-                        "over it serves one batch")
-        for key, training in self.trainings.items():
-            if training.record["steps"] > steps_before.get(key, 0):
-                training.record["epochs_capped_to"] = cap
-                training.record["cap"] = (f"quick mode: after {cap} pass(es) over the training DataLoader "
-                                          "every further pass serves one batch")
+        self.trace.note(f"quick mode: after {self.epochs_cap} training pass(es) over a DataLoader every "
+                        "further pass over it serves one batch")
+
+    def cap(self, training: Training) -> None:
+        """Quick mode: the training ran its epochs; from now on a pass in which its optimizer
+        steps (over this loader or a new one) ends after that batch."""
+        training.record["epochs_capped_to"] = self.epochs_cap
+        training.record["cap"] = (f"quick mode: after {self.epochs_cap} epoch(s) every further pass over "
+                                  "the training data serves one batch")
 
     # ------------------------------------------------------------ measurement
 
