@@ -456,7 +456,8 @@ def measure(probe: TorchProbe) -> dict[str, Any] | None:
     result: dict[str, Any] = {"part": "net", "framework": "torch", "model": mid, "trained": record["steps"] > 0,
                               "split": "test"}
     if not probe.served:
-        result["error"] = "the PyTorch part was served no dataset (it did not use torchvision.datasets)"
+        result["error"] = ("the PyTorch part was served no dataset (it did not use torchvision.datasets), "
+                           "so there are no held-out images of its own to measure it on")
         return result
     name, served = next(reversed(probe.served.items()))
     labels = canonical_labels(served)
