@@ -252,12 +252,15 @@ class TorchProbe:
     # ------------------------------------------------------------ steps, losses, epochs
 
     def _after_step(self, opt, args, kwargs) -> None:
-        training = self.trainings.get(id(opt))
-        if training is None:
-            self.record_optimizer(opt)
-            training = self.trainings[id(opt)]
-        if training.on_step(self.pending) or training.record["steps"] == 1:
-            self.trace.save()
+        try:
+            training = self.trainings.get(id(opt))
+            if training is None:
+                self.record_optimizer(opt)
+                training = self.trainings[id(opt)]
+            if training.on_step(self.pending) or training.record["steps"] == 1:
+                self.trace.save()
+        except Exception as e:  # never break the student's training step
+            self.trace.note(f"torch probe: a step was not recorded ({type(e).__name__}: {e})"[:300])
 
     def _backward(self, original):
         probe = self
