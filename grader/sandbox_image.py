@@ -165,7 +165,7 @@ def assemble_context(flavour: Flavour, wheelhouse: Path, dest: Path) -> Path:
 def build(flavour: Flavour = "full", base: str | None = None, wheelhouse: Path | None = None,
           tag: str | None = None, force: bool = False, log: Log = print) -> BuildResult:
     """Builds the image unless the engine's copy is already current (force: always)."""
-    client = engine(timeout=600)
+    client = engine(timeout=3600)  # a silent build step (pip installing TensorFlow) takes minutes
     image, digest, started = tag or IMAGES[flavour], definition_hash(flavour), time.monotonic()
     if not force and image_state(client, image, flavour) == "current":
         return _result(client, image, flavour, digest, time.monotonic() - started, reused=True)

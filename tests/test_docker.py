@@ -51,8 +51,11 @@ def image(client) -> str:
     """The slim sandbox image, built unless the engine's copy is current."""
     name = sandbox_image.IMAGES["slim"]
     if sandbox_image.image_state(client, name, "slim") != "current":
-        if not any(WHEELHOUSE.glob("*.whl")):
-            sandbox_image.download_wheels("slim", WHEELHOUSE, log=lambda m: None)
+        try:
+            sandbox_image.download_wheels("slim", WHEELHOUSE, log=lambda m: None)  # what is there is kept
+        except SandboxError:
+            if not any(WHEELHOUSE.glob("*.whl")):
+                raise  # offline with an empty wheelhouse; with one, build from what is there
         sandbox_image.build("slim", wheelhouse=WHEELHOUSE, log=lambda m: None)
     return name
 
