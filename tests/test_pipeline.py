@@ -228,12 +228,19 @@ def test_notebook_cell_that_never_ends_is_named_and_earlier_outputs_kept(grade_f
 
     nb = notebook(["print('first cell ran')", "import time\nwhile True:\n    time.sleep(0.1)", "print('never')"])
     r = grade_file(nb, 3, name="program3.ipynb", cell_timeout_s=8)
-    assert r.status == Status.timeout
+    assert r.status == Status.timeout, r.status_message
     assert "did not finish within 8 s in cell 2 ('import time')" in r.status_message
     assert "executed.ipynb" in r.run.artifacts
     executed = nbformat.read(tmp_path / "artifacts" / "executed.ipynb", as_version=4)
     assert executed.cells[0].outputs[0]["text"] == "first cell ran\n"
     assert executed.cells[2].outputs == []
+
+
+def test_notebook_sys_exit_ends_the_program_as_in_a_script(grade_file):
+    nb = notebook(["print('before')", "import sys\nsys.exit(3)", "print('after')"])
+    r = grade_file(nb, 3, name="program3.ipynb")
+    assert r.status == Status.error and "called sys.exit(3)" in r.status_message
+    assert "before" in r.run.stdout and "after" not in r.run.stdout  # cell output reaches the run's output
 
 
 def test_notebook_kernel_death_is_named(grade_file):

@@ -248,8 +248,6 @@ def test_notebook_function_found_by_signature_and_wrapped_gru_named(grade_file):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="in a Jupyter kernel ipykernel sets builtins.input before each cell, "
-                                       "replacing the scripted stdin, and cell output does not reach run.stdout")
 def test_notebook_chat_loop_reads_the_scripted_lines(grade_file):
     head, rest = MANUAL.split("# Function to generate a response")
     function, loop = rest.split("# Chat with the bot")

@@ -11,6 +11,7 @@ import json
 import re
 import socket
 import struct
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from grader.probe.trace import Trace
 EXECUTED = "executed.ipynb"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # IPython colours its tracebacks
 IPYTHON_LINE = re.compile(r"Cell In\[\d*\], line (\d+)")
+EXITS = ("SystemExit", "StdinExhausted")
 
 
 def loopback_up() -> None:
@@ -72,6 +74,7 @@ def run_notebook(config_path: str) -> int:
     client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3", allow_errors=False,
                             interrupt_on_timeout=True, resources={"metadata": {"path": str(entry.parent)}})
     problem: dict | None = None
+    ended = {"kind": "normal"}
     with client.setup_kernel():
         run_hidden(client, nb, f"import grader.probe.session as __grader\n"
                                f"__grader.start({str(Path(config_path).resolve())!r})\ndel __grader")
@@ -80,16 +83,17 @@ def run_notebook(config_path: str) -> int:
             started = time.monotonic()
             try:
                 client.execute_cell(cell, index)
-            except (CellTimeoutError, CellExecutionError) as e:
-                timed_out = isinstance(e, CellTimeoutError) or (
-                    e.ename == "KeyboardInterrupt" and cell_timeout and time.monotonic() - started >= cell_timeout)
-                if timed_out:  # nbclient interrupts the kernel at the timeout
-                    problem = cell_problem("CellTimeoutError", f"the cell did not finish within {cell_timeout:.0f} s",
-                                           number, cell)
-                else:
-                    problem = cell_problem(e.ename, f"{e.ename}: {e.evalue}", number, cell, str(e))
+            except CellExecutionError as e:
+                if e.ename in EXITS:  # sys.exit() or the scripted stdin ran out: the program ended
+                    ended = exit_of(e)
+                    break
+                problem = failed_cell(e, cell_timeout, started, number, cell)
+            except CellTimeoutError as e:
+                problem = failed_cell(e, cell_timeout, started, number, cell)
             except DeadKernelError:
                 problem = cell_problem("DeadKernelError", "the kernel died while running it", number, cell)
+            finally:
+                echo_streams(cell)
             if problem:
                 break
         if not problem or problem["type"] != "DeadKernelError":
@@ -101,9 +105,34 @@ def run_notebook(config_path: str) -> int:
         trace.note(f"{skipped} shell/magic line(s) (! or %) were skipped, not run")
     trace["executed_notebook"] = EXECUTED
     trace["exception"] = problem
-    trace["exit"] = {"kind": "exception" if problem else "normal"}
+    trace["exit"] = {"kind": "exception"} if problem else ended
     trace.save()
     return 1 if problem else 0
+
+
+def failed_cell(e, cell_timeout, started: float, number: int, cell) -> dict:
+    timed_out = isinstance(e, CellTimeoutError) or (
+        e.ename == "KeyboardInterrupt" and cell_timeout and time.monotonic() - started >= cell_timeout)
+    if timed_out:  # nbclient interrupts the kernel at the timeout
+        return cell_problem("CellTimeoutError", f"the cell did not finish within {cell_timeout:.0f} s", number, cell)
+    return cell_problem(e.ename, f"{e.ename}: {e.evalue}", number, cell, str(e))
+
+
+def exit_of(e: CellExecutionError) -> dict:
+    """The trace's exit record for a cell that ended the program, as a script's would be."""
+    if e.ename == "StdinExhausted":
+        return {"kind": "stdin_exhausted"}
+    code = e.evalue.strip()
+    return {"kind": "sys.exit", "code": int(code) if code.lstrip("-").isdigit() else (code or None)}
+
+
+def echo_streams(cell) -> None:
+    """What the cell printed also goes to this process's output, as a script's would, so
+    checks that read the program's output (printed accuracy, a chat loop) see it."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            (sys.stderr if out.get("name") == "stderr" else sys.stdout).write(out.get("text", ""))
+    sys.stdout.flush()
 
 
 def run_hidden(client: NotebookClient, nb, source: str) -> None:

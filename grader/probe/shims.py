@@ -33,6 +33,18 @@ def install_stdin(lines: list[str], trace: Trace) -> None:
         return line
 
     builtins.input = scripted_input
+    kernel = _ipython_kernel()
+    if kernel is not None:  # ipykernel sets builtins.input to kernel.raw_input before each cell
+        kernel.raw_input = scripted_input
+
+
+def _ipython_kernel():
+    import sys
+
+    if "IPython" not in sys.modules:
+        return None
+    shell = sys.modules["IPython"].get_ipython()
+    return getattr(shell, "kernel", None)
 
 
 def install_matplotlib(artifacts: Path, trace: Trace) -> None:
