@@ -76,8 +76,9 @@ def _print_result(result: GradeResult, sheet: Path) -> None:
               + (f" — {result.status_message}" if result.status_message else ""))
     if result.quick_limits:
         q = result.quick_limits
-        out.print(f"[dim]Quick preview: at most {q['epochs']} epoch(s), {q['train_images']} training and "
-                  f"{q['test_images']} test images, {q['timeout_s']:.0f} s. Use --full for the program as written.[/dim]")
+        subset = f"{q['train_images']} training and {q['test_images']} test samples, " if "train_images" in q else ""
+        out.print(f"[dim]Quick preview: at most {q['epochs']} epoch(s), {subset}{q['timeout_s']:.0f} s. "
+                  "Use --full for the program as written.[/dim]")
     if result.dataset:
         out.print(f"[dim]Data: {result.dataset}[/dim]")
     out.print()

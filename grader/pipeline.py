@@ -39,8 +39,10 @@ def plan_for(job: Job, rubrics: Rubrics, cache_dir: Path, parallel_jobs: int = 1
 def quick_limits(job: Job, rubrics: Rubrics) -> dict:
     if job.mode != "quick":
         return {}
-    q = rubrics.program(job.program).limits.quick
-    return {"epochs": q.epochs, "train_images": q.train, "test_images": q.test, "timeout_s": q.timeout_s}
+    rubric = rubrics.program(job.program)
+    q = rubric.limits.quick
+    served = {"train_images": q.train, "test_images": q.test} if rubric.dataset else {}  # no data, no subset
+    return {"epochs": q.epochs, **served, "timeout_s": q.timeout_s}
 
 
 def data_state(rubrics: Rubrics, program: int, cache_dir: Path) -> str:

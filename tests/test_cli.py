@@ -39,7 +39,7 @@ def test_check_prints_checks_marks_and_report_path(tmp_path):
     out = r.stdout
     assert "✗" in out and "✓" in out and "syntax error" in out and "hint:" in out
     assert "Viva" in out and "pending" in out
-    assert "Quick preview: at most 2 epoch(s), 5000 training and 1000 test images" in out
+    assert "Quick preview: at most 2 epoch(s), 5000 training and 1000 test samples" in out
     assert str(tmp_path / "rep" / "self-check" / "program3.html") in out.replace("\n", "")
 
 
