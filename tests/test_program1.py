@@ -71,6 +71,7 @@ def test_full_openml_small_table_is_its_first_20000_rows():
 
 SEMANTICS = """
 import json, os
+import numpy as np
 import torchvision
 from torchvision import datasets, transforms
 from torchvision.datasets import CIFAR10
@@ -81,7 +82,8 @@ img, label = tr[0]
 digits = datasets.MNIST("data", train=False, download=True)
 digit, digit_label = digits[0]
 b = fetch_openml(name="CIFAR_10_small")
-X, y = b.data.astype('float32'), b.target.astype('int')
+X, y = b.data.astype('float32'), b.target.astype('int')  # the manual's calls: frames or arrays
+X, y = np.asarray(X), np.asarray(y)
 X2, y2 = fetch_openml(data_id=40927, return_X_y=True, as_frame=False)
 try:
     fetch_openml("mnist_784")
