@@ -27,7 +27,7 @@ app = typer.Typer(help="Grades deep-learning lab programs: runs each submission 
                        "checks it against the program's reference harness and turns the results into "
                        "the course manual's marks.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_show_locals=False)
-app.add_typer(data_app, name="data", short_help="Stage real datasets (CIFAR-10, MNIST) from downloaded files; show what is staged.")
+app.add_typer(data_app, name="data", short_help="Stage real datasets and pretrained weights from downloaded files; show what is staged.")
 app.add_typer(marks_app, name="marks", short_help="Enter Viva, Project, Demonstration and Report marks; override automatic marks with a reason.")
 app.command("report")(report_cmd)
 app.add_typer(sandbox_app, name="sandbox", short_help="Build the Docker sandbox image.")

@@ -11,12 +11,13 @@ from grader import data
 
 app = typer.Typer(
     help=(
-        "Real datasets for student code. The sandbox has no network: without staged files, "
-        "student code gets a synthetic stand-in of CIFAR-10/MNIST (same shapes, learnable "
-        "classes) and reports say so. Download the official files once, then stage them "
-        "here. CIFAR-10: cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html; "
-        "MNIST: mnist.npz from "
-        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz."
+        "Real datasets and pretrained weights for student code. The sandbox has no network: "
+        "without staged files, student code gets synthetic stand-ins (CIFAR-10, MNIST, IMDB, "
+        "ResNet-50 and Faster R-CNN weights of the same shapes) and reports say so. Download "
+        "the official files once, then stage them here. CIFAR-10: cifar-10-python.tar.gz from "
+        "https://www.cs.toronto.edu/~kriz/cifar.html; MNIST, IMDB: mnist.npz, imdb.npz and "
+        "imdb_word_index.json from https://storage.googleapis.com/tensorflow/tf-keras-datasets/; "
+        "weights: from https://download.pytorch.org/models/."
     ),
     no_args_is_help=True,
 )
@@ -47,14 +48,14 @@ def _fail(message: str) -> None:
     ),
 )
 def stage_cmd(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Which dataset (cifar10, mnist) or pretrained "
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Which dataset (cifar10, mnist, imdb, imdb_word_index) or pretrained "
                                         "weights (resnet50, fasterrcnn).")],
     file: Annotated[
         Path,
         typer.Argument(
             metavar="FILE",
             help="The downloaded file: cifar-10-python.tar.gz (CIFAR-10, python version), "
-            "mnist.npz (Keras' MNIST), or torchvision's weights file (resnet50-0676ba61.pth, "
+            "mnist.npz, imdb.npz or imdb_word_index.json (Keras' files), or torchvision's weights file (resnet50-0676ba61.pth, "
             "resnet50-11ad3fa6.pth, fasterrcnn_resnet50_fpn_coco-258fb6c6.pth from "
             "https://download.pytorch.org/models/).",
         ),
@@ -63,7 +64,8 @@ def stage_cmd(
         bool,
         typer.Option(
             "--verify/--no-verify",
-            help="Check the file's published checksum (md5 for CIFAR-10, sha256 for MNIST) "
+            help="Check the file's published checksum (md5 for CIFAR-10 and the word index, "
+            "sha256 for MNIST, IMDB and weights) "
             "before converting. --no-verify stages it anyway and records it as unverified.",
         ),
     ] = True,
@@ -79,7 +81,9 @@ def stage_cmd(
     except data.DataError as exc:
         _fail(str(exc))
         return
-    typer.echo(f"staged {staged.name}: {staged.n_train} training and {staged.n_test} test images")
+    sizes = (f"{staged.n_train} words" if staged.name == "imdb_word_index" else
+             f"{staged.n_train} training and {staged.n_test} test samples")
+    typer.echo(f"staged {staged.name}: {sizes}")
     typer.echo(f"  file:     {staged.path}")
     typer.echo(f"  sha256:   {staged.sha256}")
     if staged.verified:

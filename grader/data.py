@@ -1,4 +1,4 @@
-"""Staging the real CIFAR-10 and MNIST files that faculty downloaded.
+"""Staging the real CIFAR-10, MNIST and IMDB files that faculty downloaded.
 
 The sandbox has no network. When the real datasets are wanted, faculty download the
 official files once (on any machine) and stage them:
@@ -7,10 +7,13 @@ official files once (on any machine) and stage them:
   (md5 ``c58f30108f718f92721af3b95e74349a``); its pickled batches are converted here;
 * MNIST: Keras' ``mnist.npz`` from
   https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz
-  (sha256 ``731c5ac6...b673d1``).
+  (sha256 ``731c5ac6...b673d1``);
+* IMDB: Keras' ``imdb.npz`` (sha256 ``69664113...76b9f``) and ``imdb_word_index.json``
+  (md5 ``bfafd718...97834f``) from the same folder.
 
 Staging writes ``<cache>/datasets/<name>.npz`` (keys ``x_train, y_train, x_test, y_test``,
-exactly the arrays ``keras.datasets.<name>.load_data()`` returns) and records it in
+exactly the arrays ``keras.datasets.<name>.load_data()`` reads; the word index is kept as
+its JSON) and records it in
 ``<cache>/datasets/manifest.json``. The probe (:mod:`grader.probe.provider`) serves that
 file to student code; without it, student code gets a synthetic stand-in.
 """
@@ -32,7 +35,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from pydantic import BaseModel
 
-DATASETS = ("cifar10", "mnist")
+DATASETS = ("cifar10", "mnist", "imdb", "imdb_word_index")
 MANIFEST = "manifest.json"
 
 
@@ -47,8 +50,9 @@ class _Source:
     digest: str
     url: str
     what: str  # how to describe it in messages
-    image_shape: tuple[int, ...]
-    label_shape: tuple[int, ...]  # per sample
+    image_shape: tuple[int, ...] = ()  # () for what is not images: no layout check
+    label_shape: tuple[int, ...] = ()  # per sample
+    staged_as: str = ""  # file name in <cache>/datasets/; default <name>.npz
 
 
 SOURCES: dict[str, _Source] = {
@@ -69,6 +73,21 @@ SOURCES: dict[str, _Source] = {
         "Keras MNIST file",
         (28, 28),
         (),
+    ),
+    "imdb": _Source(
+        "imdb.npz",
+        "sha256",
+        "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f",
+        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz",
+        "Keras IMDB reviews file",
+    ),
+    "imdb_word_index": _Source(
+        "imdb_word_index.json",
+        "md5",
+        "bfafd718b763782e994055a2d397834f",
+        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb_word_index.json",
+        "Keras IMDB word index",
+        staged_as="imdb_word_index.json",
     ),
 }
 
@@ -101,16 +120,19 @@ def datasets_dir(cache_dir: Path | str) -> Path:
 
 
 def dataset_path(name: str, cache_dir: Path | str) -> Path:
-    return datasets_dir(cache_dir) / f"{canonical_name(name)}.npz"
+    name = canonical_name(name)
+    return datasets_dir(cache_dir) / (SOURCES[name].staged_as or f"{name}.npz")
 
 
 def canonical_name(name: str) -> str:
-    """``cifar10``/``mnist`` from any reasonable spelling (``CIFAR-10``, ``cifar_10``)."""
+    """``cifar10``/``mnist``/``imdb``/``imdb_word_index`` from any reasonable spelling
+    (``CIFAR-10``, ``cifar_10``, ``imdb-word-index``)."""
     key = name.strip().lower().replace("-", "").replace("_", "")
-    if key not in SOURCES:
+    names = {n.replace("_", ""): n for n in SOURCES}
+    if key not in names:
         raise DataError(f"unknown dataset {name!r}; the datasets that can be staged are: "
                         f"{', '.join(DATASETS)}")
-    return key
+    return names[key]
 
 
 # ----------------------------------------------------------------------------- staging
@@ -133,6 +155,9 @@ def stage(name: str, source_file: Path, cache_dir: Path, verify: bool = True) ->
             f"and give its path."
         )
 
+    if name == "imdb" and not verify:
+        raise DataError("imdb.npz stores the reviews pickled, and a pickle can run code when it is "
+                        "read: only the official file, with its checksum verified, is staged")
     digests = _digests(source_file)
     actual = digests[src.algo]
     if verify and actual != src.digest:
@@ -142,27 +167,25 @@ def stage(name: str, source_file: Path, cache_dir: Path, verify: bool = True) ->
             f"{src.file_name} from {src.url} (or stage it anyway with --no-verify)."
         )
 
-    arrays = _convert_cifar10(source_file) if name == "cifar10" else _convert_mnist(source_file)
-    arrays = _check_layout(name, arrays, source_file)
-
+    write, n_train, n_test = _converted(name, source_file)
     out_dir = datasets_dir(cache_dir)
-    target = out_dir / f"{name}.npz"
+    target = dataset_path(name, cache_dir)
     entry = {
         "sha256": "",
         "verified": bool(verify),
         "staged_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source_file": source_file.name,
         "source_checksum": f"{src.algo}:{actual}",
-        "n_train": int(len(arrays["x_train"])),
-        "n_test": int(len(arrays["x_test"])),
+        "n_train": n_train,
+        "n_test": n_test,
     }
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        tmp_npz = _temp_in(out_dir, f"{name}.npz")
+        tmp_npz = _temp_in(out_dir, target.name)
         tmp_manifest = None
         try:
             with open(tmp_npz, "wb") as fh:
-                np.savez(fh, **arrays)
+                write(fh)
             entry["sha256"] = _digests(tmp_npz)["sha256"]
             manifest = read_manifest(cache_dir)
             manifest[name] = entry
@@ -197,7 +220,7 @@ def status(cache_dir: Path) -> list[DatasetStatus]:
     manifest = read_manifest(cache_dir)
     out = []
     for name in DATASETS:
-        path = datasets_dir(cache_dir) / f"{name}.npz"
+        path = dataset_path(name, cache_dir)
         staged = path.is_file()
         verified = None
         if staged and isinstance(manifest.get(name), dict) and "verified" in manifest[name]:
@@ -216,6 +239,40 @@ def read_manifest(cache_dir: Path | str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------- conversion
+
+
+def _converted(name: str, source_file: Path):
+    """(write(fh), n_train, n_test): the staged file's writer and its sizes."""
+    if name == "imdb_word_index":
+        index = _read_word_index(source_file)
+        return (lambda fh: fh.write(json.dumps(index).encode())), len(index), 0
+    convert = {"cifar10": _convert_cifar10, "mnist": _convert_mnist, "imdb": _convert_imdb}[name]
+    arrays = convert(source_file)
+    if SOURCES[name].image_shape:
+        arrays = _check_layout(name, arrays, source_file)
+    # Reviews are ragged lists: object arrays, pickled as in Keras' own imdb.npz.
+    return (lambda fh: np.savez(fh, **arrays)), int(len(arrays["x_train"])), int(len(arrays["x_test"]))
+
+
+def _convert_imdb(path: Path) -> dict[str, np.ndarray]:
+    from grader.probe.provider import ProviderError, _read_real_text  # the reader that serves it
+
+    try:
+        return _read_real_text(path)
+    except ProviderError as exc:
+        raise DataError(f"{exc}; expected Keras' {SOURCES['imdb'].file_name}") from exc
+
+
+def _read_word_index(path: Path) -> dict[str, int]:
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} is not readable JSON ({exc}); expected Keras' "
+                        f"{SOURCES['imdb_word_index'].file_name}") from exc
+    if not isinstance(index, dict) or not index or not all(
+            isinstance(k, str) and isinstance(v, int) for k, v in index.items()):
+        raise DataError(f"{path}: expected a JSON object of word -> integer rank")
+    return index
 
 
 _CIFAR_DIR = "cifar-10-batches-py"

@@ -139,7 +139,8 @@ def test_matching_checksum_is_recorded_as_verified(tarball, cache, monkeypatch):
     monkeypatch.setitem(data.SOURCES, "cifar10", dataclasses.replace(src, digest=_md5(path)))
     staged = stage("cifar10", path, cache)
     assert staged.verified is True
-    assert {s.name: s.verified for s in status(cache)} == {"cifar10": True, "mnist": None}
+    assert {s.name: s.verified for s in status(cache)} == {"cifar10": True, "mnist": None, "imdb": None,
+                                                           "imdb_word_index": None}
 
 
 def test_missing_file(cache, tmp_path):
@@ -244,6 +245,8 @@ def test_stage_mnist(tmp_path, cache):
     assert {s.name: (s.staged, s.verified) for s in status(cache)} == {
         "cifar10": (False, None),
         "mnist": (True, False),
+        "imdb": (False, None),
+        "imdb_word_index": (False, None),
     }
 
 
@@ -266,6 +269,8 @@ def test_status_of_an_empty_cache(cache):
     assert [(r.name, r.staged, r.verified) for r in rows] == [
         ("cifar10", False, None),
         ("mnist", False, None),
+        ("imdb", False, None),
+        ("imdb_word_index", False, None),
     ]
     assert rows[0].path == cache / "datasets" / "cifar10.npz"
 
@@ -303,7 +308,7 @@ def test_cli_stage_no_verify_and_status(tarball, cache):
     args = ["stage", "cifar10", str(path), "--no-verify", "--cache", str(cache)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "staged cifar10: 18 training and 6 test images" in result.output
+    assert "staged cifar10: 18 training and 6 test samples" in result.output
     assert "NO" in result.output
     result = runner.invoke(app, ["status", "--cache", str(cache)])
     assert result.exit_code == 0
@@ -331,3 +336,47 @@ def test_cli_help():
     result = runner.invoke(app, ["stage", "--help"])
     assert result.exit_code == 0
     assert "--no-verify" in result.output and "cifar-10-python.tar.gz" in result.output
+
+
+# ---------------------------------------------------------------- IMDB
+
+
+def make_imdb(path: Path, n: int = 12) -> None:
+    """A tiny file in the layout of Keras' imdb.npz: ragged reviews as object arrays."""
+    reviews = np.empty(n, dtype=object)
+    reviews[:] = [list(range(1, 5 + i)) for i in range(n)]
+    labels = (np.arange(n) % 2).astype(np.int64)
+    np.savez(path, x_train=reviews, y_train=labels, x_test=reviews[: n // 2], y_test=labels[: n // 2])
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_staged_imdb_and_word_index_are_served_as_real(tmp_path, cache, monkeypatch):
+    make_imdb(tmp_path / "imdb.npz")
+    (tmp_path / "imdb_word_index.json").write_text(json.dumps({"great": 1, "film": 2}))
+    monkeypatch.setitem(data.SOURCES, "imdb", dataclasses.replace(data.SOURCES["imdb"], digest=_sha256(tmp_path / "imdb.npz")))
+    staged = stage("imdb", tmp_path / "imdb.npz", cache)
+    assert (staged.n_train, staged.n_test, staged.verified) == (12, 6, True)
+    words = stage("imdb-word-index", tmp_path / "imdb_word_index.json", cache, verify=False)
+    assert words.path == cache / "datasets" / "imdb_word_index.json" and words.n_train == 2
+    served = provider.load("imdb", cache_dir=cache, quick=False, quick_train=10, quick_test=10)
+    assert served.source == "real" and [len(r) for r in served.x_train[:3]] == [4, 5, 6]
+    assert provider.imdb_word_index(served) == {"great": 1, "film": 2}
+    assert {s.name: s.verified for s in status(cache)}["imdb_word_index"] is False
+
+
+def test_imdb_is_never_unpickled_unverified(tmp_path, cache):
+    make_imdb(tmp_path / "imdb.npz")
+    with pytest.raises(DataError, match="only the official file"):
+        stage("imdb", tmp_path / "imdb.npz", cache, verify=False)
+    with pytest.raises(DataError, match="checksum mismatch"):
+        stage("imdb", tmp_path / "imdb.npz", cache)
+    assert not (cache / "datasets" / "imdb.npz").exists()
+
+
+def test_word_index_must_map_words_to_ranks(tmp_path, cache):
+    (tmp_path / "imdb_word_index.json").write_text(json.dumps(["great", "film"]))
+    with pytest.raises(DataError, match="word -> integer rank"):
+        stage("imdb_word_index", tmp_path / "imdb_word_index.json", cache, verify=False)
