@@ -116,6 +116,13 @@ def resolve(file_name: str, cache_dir: Path | str, scratch: Path | None = None) 
     return Served(file_name, target, "standin")
 
 
+def prepare_standins(cache_dir: Path | str) -> None:
+    """Makes every missing stand-in now, on the host: a sandbox that mounts the cache
+    read-only would otherwise make its own copy in every job."""
+    for file_name in CATALOGUE:
+        resolve(file_name, cache_dir)
+
+
 # ---------------------------------------------------------------- stand-ins
 
 

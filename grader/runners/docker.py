@@ -346,6 +346,10 @@ class DockerRunner:
         for d in ("config", "out/artifacts"):
             (work / d).mkdir(parents=True)
         Path(plan.cache_dir).mkdir(parents=True, exist_ok=True)
+        if "torchvision" in plan.frameworks:  # the container sees the cache read-only
+            from grader.probe.weights import prepare_standins
+
+            prepare_standins(plan.cache_dir)
         config = probe_config(plan, Path("/job/submission") / plan.entry, Path("/job/out"), Path("/job/out/artifacts"))
         config["cache_dir"] = "/data"
         (work / "config" / "config.json").write_text(json.dumps(config))
