@@ -15,10 +15,13 @@ STEP_CALLS: dict[str, set[str]] = {
     "load_data": {"load_data", "fetch_openml", "image_dataset_from_directory", "CIFAR10", "MNIST",
                   "ImageFolder", "read_csv", "load", "flow_from_directory", "get_word_index"},
     "build_model": {"Sequential", "Model", "Input", "Conv2D", "Dense", "resnet50", "LSTM",
-                    "Bidirectional", "KNeighborsClassifier", "fasterrcnn_resnet50_fpn"},
-    "compile": {"compile"},
+                    "Bidirectional", "GRU", "SimpleRNN", "RNN", "Embedding", "KNeighborsClassifier",
+                    "fasterrcnn_resnet50_fpn"},
+    # PyTorch has no compile(): choosing the loss is its counterpart
+    "compile": {"compile", "CrossEntropyLoss", "BCEWithLogitsLoss", "BCELoss", "NLLLoss"},
     "train": {"fit", "fit_generator", "train_on_batch", "step"},
-    "evaluate": {"evaluate", "predict", "score", "accuracy_score", "evaluate_generator"},
+    "evaluate": {"evaluate", "predict", "score", "accuracy_score", "evaluate_generator",
+                 "no_grad"},  # PyTorch evaluates under torch.no_grad()
     # a chatbot (Program 7): text to id sequences, the model's reply, a conversation
     "tokenize": {"fit_on_texts", "texts_to_sequences", "TextVectorization", "adapt", "pad_sequences",
                  "Tokenizer", "split"},

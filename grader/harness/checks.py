@@ -110,6 +110,28 @@ def uses_keras(ctx: Context, params: dict) -> Outcome:
                    hint="this program must be written with TensorFlow and Keras")
 
 
+FRAMEWORK_NAMES = {"keras": "Keras", "torch": "PyTorch"}
+
+
+def models_of(ctx: Context, framework: str) -> list[dict[str, Any]]:
+    """The models built with a framework (the Keras probe's models carry no framework key)."""
+    return [m for m in ctx.models if m.get("framework", "keras") == framework]
+
+
+@check("framework.any_of", "Uses one of the allowed frameworks")
+def uses_any_of(ctx: Context, params: dict) -> Outcome:
+    allowed = params.get("frameworks", ["keras"])
+    names = " or ".join(FRAMEWORK_NAMES.get(f, f) for f in allowed)
+    for framework in allowed:
+        built = models_of(ctx, framework)
+        if built:
+            classes = ", ".join(sorted({m.get("class", "model") for m in built}))
+            return Outcome(True, f"{FRAMEWORK_NAMES.get(framework, framework)} model(s) built: {classes}",
+                           evidence={"framework": framework, **ctx.trace.get("frameworks", {})})
+    return Outcome(False, f"no {names} model was built (imports: " + (", ".join(ctx.static.imports) or "none") + ")",
+                   hint=f"this program must be written with {names}")
+
+
 @check("model.trained", "The model is trained")
 def trained(ctx: Context, params: dict) -> Outcome:
     done = [f for f in ctx.fits if f.get("epochs_run", 0) > 0]
@@ -138,6 +160,18 @@ def layer_label(layer: dict[str, Any]) -> str:
     return f"{kind}({layer['wraps']})" if layer.get("wraps") else kind
 
 
+OUTPUT_LAYERS = ("Dense", "Linear")
+
+
+def output_matches(want: dict[str, Any], kind: str, units: Any, act: Any) -> bool:
+    """An output spec names a layer type (default Dense), units and an activation. Units left
+    out (e.g. a next-word model: one unit per word) fix only the activation; a torch Linear has
+    no activation of its own (the loss or forward() applies it): its spec gives none."""
+    if kind != want.get("layer", "Dense") or want.get("units") not in (None, units):
+        return False
+    return "activation" not in want or act == want["activation"]
+
+
 @check("model.structure", "The model has the required structure")
 def structure(ctx: Context, params: dict) -> Outcome:
     model = ctx.main_model
@@ -154,16 +188,19 @@ def structure(ctx: Context, params: dict) -> Outcome:
                             f"the model has {' → '.join(labels) or 'no layers'})")
     want = params.get("output")
     accepted = params.get("outputs_any_of") or ([want] if want else [])
-    dense = [l for l in model.get("layers", []) if l.get("type") == "Dense"]
+    dense = [l for l in model.get("layers", []) if l.get("type") in OUTPUT_LAYERS]
     if accepted:
         want = want or accepted[0]
         last = dense[-1] if dense else {}
+        kind = last.get("type", "Dense")
         units, act = last.get("config", {}).get("units"), last.get("config", {}).get("activation")
-        found["output"] = {"units": units, "activation": act}
-        # an output without units (e.g. a next-word model: one unit per word) fixes only the activation
-        if not any(w.get("units") in (None, units) and act == w["activation"] for w in accepted):
-            problems.append(f"the output layer should be Dense({want.get('units', 'n')}, activation='{want['activation']}'),"
-                            f" found {'Dense(%s, %s)' % (units, act) if last else 'no Dense layer'}")
+        found["output"] = {"layer": kind, "units": units, "activation": act}
+        if not any(output_matches(w, kind, units, act) for w in accepted):
+            linear = " or ".join(str(w.get("units", "n")) for w in accepted if w.get("layer") == "Linear")
+            torch_too = f" (in PyTorch: Linear(…, {linear}))" if linear else ""
+            found_text = f"{kind}({units}, {act})" if last else "no Dense or Linear layer"
+            problems.append(f"the output layer should be Dense({want.get('units', 'n')}, "
+                            f"activation='{want['activation']}'){torch_too}, found {found_text}")
     total = len(params.get("require", [])) + (1 if accepted else 0)
     score = (total - len(problems)) / total if total else 1.0
     evidence = {"layers": " → ".join(labels), "params": model.get("params"), **found}
@@ -226,6 +263,8 @@ def improvement(ctx: Context, params: dict) -> Outcome:
 @check("model.loss_matches_output", "The loss fits the output layer")
 def loss_matches(ctx: Context, params: dict) -> Outcome:
     model = ctx.main_model
+    if model is not None and model.get("framework") == "torch":
+        return torch_loss_matches(ctx, model)
     if model is None or not model.get("loss"):
         return not_run(ctx) or Outcome(False, "the model was never compiled with a loss")
     loss = str(model["loss"]).lower()
@@ -241,6 +280,34 @@ def loss_matches(ctx: Context, params: dict) -> Outcome:
                        evidence={"loss": model["loss"], "output_units": units, "activation": act})
     return Outcome(True, f"loss '{model['loss']}' fits a {units}-unit {act} output",
                    evidence={"loss": model["loss"], "output_units": units})
+
+
+# the loss as its backward node names it -> the nn loss a student writes
+TORCH_LOSSES = {"NllLossBackward0": "CrossEntropyLoss (or NLLLoss)",
+                "BinaryCrossEntropyWithLogitsBackward0": "BCEWithLogitsLoss",
+                "BinaryCrossEntropyBackward0": "BCELoss", "MseLossBackward0": "MSELoss"}
+
+
+def torch_loss_matches(ctx: Context, model: dict[str, Any]) -> Outcome:
+    """BCELoss / BCEWithLogitsLoss want one output unit, CrossEntropyLoss (seen as NllLoss) two
+    or more: CrossEntropyLoss over a single unit is always zero and nothing is learned."""
+    fits = [f for f in ctx.fits if f.get("model") == model.get("id") and f.get("loss_fn")]
+    loss_fn = fits[-1]["loss_fn"] if fits else None
+    linear = [l for l in model.get("layers", []) if l.get("type") == "Linear"]
+    units = linear[-1].get("config", {}).get("units") if linear else None
+    evidence = {"loss_fn": loss_fn, "output_units": units}
+    if loss_fn is None or units is None:
+        return Outcome(True, "the loss or the output layer could not be seen: not judged", evidence=evidence)
+    if "BinaryCrossEntropy" in loss_fn and units > 1:
+        return Outcome(False, f"a binary loss ({TORCH_LOSSES.get(loss_fn, loss_fn)}) on a {units}-unit output",
+                       hint="use nn.CrossEntropyLoss with a 2-unit output, or a 1-unit output with "
+                            "nn.BCEWithLogitsLoss", evidence=evidence)
+    if "Nll" in loss_fn and units == 1:
+        return Outcome(False, "CrossEntropyLoss on a 1-unit output: the loss is always zero and nothing "
+                              "is learned", hint="use nn.BCEWithLogitsLoss with one output unit, or two units",
+                       evidence=evidence)
+    return Outcome(True, f"loss {TORCH_LOSSES.get(loss_fn, loss_fn)} fits a {units}-unit Linear output",
+                   evidence=evidence)
 
 
 @check("training.loss_falls", "The training loss falls")
@@ -335,7 +402,7 @@ def threshold(ctx: Context, params: dict) -> Outcome:
     if acc is None:
         detail = (ctx.measurement or {}).get("error", "")
         return not_run(ctx) or Outcome(False, "the test accuracy could not be measured" + (f": {detail}" if detail else ""),
-                                       evidence=ctx.measurement or {})
+                                       evidence=ctx.measurement or {}, flag=(ctx.measurement or {}).get("review"))
     bar = ctx.rubric.threshold(ctx.data_source, ctx.job.mode)
     score = max(0.0, min(1.0, (acc - ctx.chance) / (bar - ctx.chance))) if bar > ctx.chance else float(acc >= bar)
     m = ctx.measurement

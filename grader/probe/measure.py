@@ -16,7 +16,8 @@ import numpy as np
 
 def pick_model(probe) -> tuple[int | None, bool]:
     """The model to measure: the last one fitted, else the last one evaluated (untrained)."""
-    fits = probe.trace["fits"]
+    # the trace is shared: fits another framework's probe recorded (torch) are not Keras models
+    fits = [f for f in probe.trace["fits"] if f.get("framework", "keras") == "keras"]
     if fits:
         return fits[-1]["model"], any(f["epochs_run"] > 0 for f in fits if f["model"] == fits[-1]["model"])
     evaluated = [e["model"] for e in probe.trace["evaluations"]]

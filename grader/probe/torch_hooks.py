@@ -17,6 +17,17 @@ passes with backward() calls (a loop that forgot optimizer.step()) serves one ba
 pass from then on. The program's epoch loop still runs (and prints) to the end; the fit
 record says what was capped ("epochs_capped_to", "truncated_passes", "cap").
 
+A text model (Program 6: IMDB through ``keras.datasets.imdb.load_data``, served by the Keras
+probe) is measured on the program's own padded test reviews, since only the program knows how
+it pads and encodes them. The probe keeps the test split load_data returned and every 2-D
+integer batch the trained model is given in evaluation mode (``model.eval()`` or under
+``torch.no_grad()``). After the run, the last (else the first) run of as many rows as there are
+test reviews is checked row by row against those reviews (a row's non-zero ids must be the
+review, or its start or end when padded/truncated to a fixed length); only when every row
+matches are load_data's labels trusted by position and the final model re-run on the rows. A
+test set the program shuffled, subsampled or never evaluated is not measured: the measurement
+says why and asks for a review.
+
 ``torchvision.datasets.CIFAR10`` / ``MNIST`` are served from the provider (no download, no
 md5 check), with torchvision's semantics: ``.data`` uint8 NHWC, ``.targets`` a list, PIL
 images through the student's ``transform``. After the program ends the last trained model
@@ -39,6 +50,7 @@ CONFIG_KEYS = ("in_features", "out_features", "in_channels", "out_channels", "ke
                "padding", "input_size", "hidden_size", "num_layers", "bidirectional", "batch_first",
                "num_embeddings", "embedding_dim", "num_features", "p", "bias", "nonlinearity",
                "start_dim", "end_dim", "normalized_shape")
+EVAL_ELEMENTS_CAP = 20_000_000  # token ids kept from evaluation batches (memory bound)
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
@@ -92,6 +104,11 @@ class TorchProbe:
         self.pending: list[Any] = []  # scalar losses backpropagated since the last step
         self.backwards = 0  # backward() calls so far: a pass with some is a training pass
         self.training_passes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loader -> count
+        self.imdb_test: tuple[Any, Any] | None = None  # (x_test, y_test) as imdb.load_data returned them
+        self.eval_rows: dict[int, list[Any]] = {}  # model id -> integer batches fed in evaluation mode
+        self.eval_elements = 0
+        self.watch_eval = True  # off while the probe itself predicts
+        self.last_loss_fn: str | None = None  # grad_fn of the last loss backpropagated
 
     # ------------------------------------------------------------ installation
 
@@ -100,6 +117,8 @@ class TorchProbe:
         from torch.optim.optimizer import register_optimizer_step_post_hook
         from torch.utils.data import DataLoader
         from torch.utils.data.dataloader import _BaseDataLoaderIter
+
+        import torch._dynamo  # noqa: F401  imported after TensorFlow (lazily, by optimizers) it crashes the process
 
         self.trace["frameworks"]["torch"] = torch.__version__
         probe = self
@@ -117,11 +136,28 @@ class TorchProbe:
         self._wrap(DataLoader, "__iter__", self._loader_iter)
         self._wrap(_BaseDataLoaderIter, "__next__", self._loader_next)
         self._serve_torchvision()
+        self._watch_imdb()
 
     @staticmethod
     def _wrap(cls: type, name: str, make) -> None:
         original = getattr(cls, name)
         setattr(cls, name, functools.wraps(original)(make(original)))
+
+    def _watch_imdb(self) -> None:
+        """Keeps the IMDB test split the Keras probe's load_data hands the program (it calls
+        provider.imdb_load_data at call time, so wrapping the provider's function sees it)."""
+        from grader.probe import provider
+
+        original = provider.imdb_load_data
+        probe = self
+
+        @functools.wraps(original)
+        def imdb_load_data(*args, **kwargs):
+            train, test = original(*args, **kwargs)
+            probe.imdb_test = test
+            return train, test
+
+        provider.imdb_load_data = imdb_load_data
 
     def _serve_torchvision(self) -> None:
         try:
@@ -203,6 +239,7 @@ class TorchProbe:
         if model is not None:
             self.describe(model)
             self._watch_first_batch(model, mid)
+            self._watch_eval_inputs(model, mid)
         self.trace.save()
 
     def model_of(self, params: set[int]) -> Any:
@@ -249,6 +286,24 @@ class TorchProbe:
 
         handle = model.register_forward_pre_hook(pre_hook)
 
+    def _watch_eval_inputs(self, model: Any, mid: int) -> None:
+        """Keeps the integer batches (token ids) the model is given outside training."""
+        import torch
+
+        probe = self
+
+        def pre_hook(module, args):
+            x = args[0] if args else None
+            if not probe.watch_eval or (module.training and torch.is_grad_enabled()):
+                return
+            if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.dtype.is_floating_point or x.dtype == torch.bool:
+                return
+            if probe.eval_elements + x.numel() <= EVAL_ELEMENTS_CAP:
+                probe.eval_rows.setdefault(mid, []).append(x.detach().to("cpu").clone())
+                probe.eval_elements += x.numel()
+
+        model.register_forward_pre_hook(pre_hook)
+
     # ------------------------------------------------------------ steps, losses, epochs
 
     def _after_step(self, opt, args, kwargs) -> None:
@@ -257,6 +312,8 @@ class TorchProbe:
             if training is None:
                 self.record_optimizer(opt)
                 training = self.trainings[id(opt)]
+            if self.last_loss_fn and "loss_fn" not in training.record:
+                training.record["loss_fn"] = self.last_loss_fn  # e.g. NllLossBackward0: CrossEntropyLoss
             if training.on_step(self.pending) or training.record["steps"] == 1:
                 self.trace.save()
         except Exception as e:  # never break the student's training step
@@ -268,6 +325,7 @@ class TorchProbe:
         def backward(tensor, *args, **kwargs):
             if tensor.numel() == 1 and tensor.requires_grad and probe.trainings:
                 probe.pending.append(tensor.detach().reshape(()))
+                probe.last_loss_fn = type(tensor.grad_fn).__name__ if tensor.grad_fn is not None else None
                 del probe.pending[:-64]
             probe.backwards += 1
             probe.phase = "loss.backward()"
@@ -379,6 +437,7 @@ class TorchProbe:
         for model in self.models:
             self.describe(model)
         self.trace.save()
+        self.watch_eval = False
         return measure(self)
 
 
@@ -458,6 +517,8 @@ def measure(probe: TorchProbe) -> dict[str, Any] | None:
     mid = record["model"]
     result: dict[str, Any] = {"part": "net", "framework": "torch", "model": mid, "trained": record["steps"] > 0,
                               "split": "test"}
+    if probe.imdb_test is not None and not probe.served:
+        return measure_reviews(probe, record, result)
     if not probe.served:
         result["error"] = ("the PyTorch part was served no dataset (it did not use torchvision.datasets), "
                            "so there are no held-out images of its own to measure it on")
@@ -544,3 +605,88 @@ def scaled_like(sample: np.ndarray, served: Any, torch) -> tuple[Any, str]:
             x = torch.from_numpy((test[name].astype(np.float32) * a + b).astype(np.float32))
             return x, f"served test images ({name}) scaled like the first training batch (x*{a:.5g}{b:+.5g})"
     return None, f"could not match the training inputs' shape {list(sample.shape[1:])} to the served images"
+
+
+# ---------------------------------------------------------------- measurement of a text model
+
+
+def same_review(row: np.ndarray, review: list[int]) -> bool:
+    """Whether a padded row holds this review: all of it, or its start or end when truncated
+    (Keras pad_sequences' 'post' and 'pre'); 0 is the padding id."""
+    tokens = row[row != 0].tolist()
+    ids = [t for t in review if t != 0]
+    k = len(tokens)
+    if not k:
+        return not ids
+    return tokens == ids or tokens == ids[:k] or tokens == ids[-k:]
+
+
+def split_rows(batches: list[Any]) -> list[Any]:
+    return [row for b in batches for row in b]
+
+
+def matching_window(rows: list[Any], x_test: Any) -> list[Any] | None:
+    """The last, else the first, run of len(x_test) rows that are the test reviews in order."""
+    n = len(x_test)
+    for window in (rows[-n:], rows[:n]):
+        if len(window) == n and all(same_review(r.numpy(), list(x)) for r, x in zip(window, x_test)):
+            return window
+    return None
+
+
+def predict_rows(model: Any, rows: list[Any], torch) -> np.ndarray:
+    """The model's outputs on the rows, in order; rows of one width are batched together."""
+    out, start = [], 0
+    while start < len(rows):
+        end = start + 1
+        while end < len(rows) and end - start < 256 and rows[end].shape == rows[start].shape:
+            end += 1
+        out.append(predict(model, torch.stack(rows[start:end]), torch))
+        start = end
+    return np.concatenate(out)
+
+
+def review_labels(pred: np.ndarray, loss_fn: str | None) -> np.ndarray:
+    """Class ids from the outputs: argmax over several units; one unit is a logit under
+    BCEWithLogitsLoss, a probability under BCELoss (else judged from its range)."""
+    if pred.ndim > 1 and pred.reshape(len(pred), -1).shape[1] > 1:
+        return pred.reshape(len(pred), -1).argmax(axis=1)
+    p = pred.reshape(len(pred))
+    logits = "WithLogits" in (loss_fn or "") or (loss_fn is None and (p.min() < 0 or p.max() > 1))
+    return (p > (0.0 if logits else 0.5)).astype(np.int64)
+
+
+def measure_reviews(probe: TorchProbe, record: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    x_test, y_test = probe.imdb_test
+    n = len(y_test)
+    result.update(dataset="imdb", n=int(n))
+    rows = split_rows(probe.eval_rows.get(record["model"], []))
+    review = "the test accuracy of a PyTorch model could not be measured: check it by hand"
+    if len(rows) < n:
+        result.update(review=review, error=(
+            f"the model was given {len(rows)} rows of word ids in evaluation mode (model.eval() or "
+            f"torch.no_grad()), fewer than the {n} test reviews load_data returned, so there is no "
+            "test set of the program's own to measure it on"))
+        return result
+    window = matching_window(rows, x_test)
+    if window is None:
+        result.update(review=review, error=(
+            f"the {len(rows)} rows given to the model in evaluation mode are not the {n} test reviews "
+            "in the order load_data returned them (shuffled, subsampled or re-encoded), so their "
+            "labels are not known"))
+        return result
+    try:
+        pred = predict_rows(probe.models[record["model"]], window, torch)
+    except Exception as e:
+        result["error"] = f"the model could not predict on the test reviews: {type(e).__name__}: {e}"[:500]
+        return result
+    predicted = review_labels(pred, record.get("loss_fn"))
+    labels = np.asarray(y_test).reshape(-1).astype(np.int64)
+    result["method"] = (f"the program's own padded test reviews ({n} rows given to the model in evaluation "
+                        "mode, each matched to the review load_data returned at its position), re-run "
+                        "through the final model; labels from load_data")
+    result["accuracy"] = round(float((predicted == labels).mean()), 6)
+    result["predicted_class_share"] = np.bincount(predicted, minlength=2).tolist()
+    return result
