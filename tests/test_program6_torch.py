@@ -121,6 +121,24 @@ def test_pytorch_model_without_recurrent_layer_is_named_and_held_below_good(grad
 
 
 @pytest.mark.slow
+def test_loop_over_hand_made_batches_counts_as_trained(grade_file):
+    loop = """for batch in DataLoader(dataset, batch_size=32, shuffle=True):
+        optimizer.zero_grad()
+        loss = criterion(model(batch['text']), batch['label'])"""
+    by_hand = """for i in range(0, len(dataset), 32):
+        batch = {'text': dataset.texts[i:i + 32], 'label': dataset.labels[i:i + 32]}
+        optimizer.zero_grad()
+        loss = criterion(model(batch['text']), batch['label'])"""
+    src = program(LSTM).replace("range(3)", "range(1)")
+    assert loop in src
+    r = grade_file(src.replace(loop, by_hand), 6, **LIMITS)
+    assert r.status == Status.ok, r.status_message
+    c = check(r, "model.trained")
+    assert c.passed and "63 optimizer steps" in c.message  # 2000 reviews in batches of 32
+    assert check(r, "training.loss_falls").passed
+
+
+@pytest.mark.slow
 def test_shuffled_test_set_is_not_measured_but_flagged(grade_file):
     src = program(LSTM).replace("batch_size=64)", "batch_size=64, shuffle=True)")
     r = grade_file(src, 6, **LIMITS)

@@ -134,12 +134,16 @@ def uses_any_of(ctx: Context, params: dict) -> Outcome:
 
 @check("model.trained", "The model is trained")
 def trained(ctx: Context, params: dict) -> Outcome:
-    done = [f for f in ctx.fits if f.get("epochs_run", 0) > 0]
+    # A PyTorch loop over hand-made batches has optimizer steps but no DataLoader pass to count.
+    done = [f for f in ctx.fits if f.get("epochs_run", 0) > 0 or f.get("steps", 0) > 0]
     if done:
         f = done[-1]
+        evidence = {k: f.get(k) for k in ("epochs_requested", "epochs_run", "steps", "batch_size", "validation")}
+        if not f.get("epochs_run"):
+            return Outcome(True, f"trained for {f['steps']} optimizer steps (no pass over a DataLoader "
+                                 "to count epochs by)", evidence=evidence)
         capped = f" (capped from {f['epochs_requested']} in quick mode)" if f.get("epochs_capped_to") else ""
-        return Outcome(True, f"trained for {f['epochs_run']} epoch(s){capped}",
-                       evidence={k: f.get(k) for k in ("epochs_requested", "epochs_run", "batch_size", "validation")})
+        return Outcome(True, f"trained for {f['epochs_run']} epoch(s){capped}", evidence=evidence)
     if ctx.fits:
         return Outcome(False, "model.fit was called but no epoch finished", hint="see the error above")
     if ctx.models:
