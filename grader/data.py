@@ -255,10 +255,10 @@ def _converted(name: str, source_file: Path):
 
 
 def _convert_imdb(path: Path) -> dict[str, np.ndarray]:
-    from grader.probe.provider import ProviderError, _read_real_text  # the reader that serves it
+    from grader.probe.provider import ProviderError, read_real_text  # the reader that serves it
 
     try:
-        return _read_real_text(path)
+        return read_real_text(path)
     except ProviderError as exc:
         raise DataError(f"{exc}; expected Keras' {SOURCES['imdb'].file_name}") from exc
 

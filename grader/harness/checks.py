@@ -408,7 +408,7 @@ def threshold(ctx: Context, params: dict) -> Outcome:
         return not_run(ctx) or Outcome(False, "the test accuracy could not be measured" + (f": {detail}" if detail else ""),
                                        evidence=ctx.measurement or {}, flag=(ctx.measurement or {}).get("review"))
     bar = ctx.rubric.threshold(ctx.data_source, ctx.job.mode)
-    score = max(0.0, min(1.0, (acc - ctx.chance) / (bar - ctx.chance))) if bar > ctx.chance else float(acc >= bar)
+    score = bar_score(acc, bar, ctx.chance)
     m = ctx.measurement
     evidence = {"measured": acc, "threshold": bar, "data": ctx.data_source, "mode": ctx.job.mode,
                 "test_images": m.get("n"), "how": m.get("method")}
@@ -420,6 +420,11 @@ def threshold(ctx: Context, params: dict) -> Outcome:
                        evidence=evidence)
     return Outcome(False, f"measured test accuracy {acc:.1%} is below the bar of {bar:.0%}", score=score,
                    hint="train longer, improve the model, or check the preprocessing", evidence=evidence)
+
+
+def bar_score(acc: float, bar: float, chance: float) -> float:
+    """Partial credit below the bar: the share of the way from chance to the bar."""
+    return max(0.0, min(1.0, (acc - chance) / (bar - chance))) if bar > chance else float(acc >= bar)
 
 
 def printed_accuracy(stdout: str) -> tuple[float, str] | None:

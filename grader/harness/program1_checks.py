@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grader.harness.checks import PRINTED_ACC, PROGRESS_LINE
+from grader.harness.checks import PRINTED_ACC, PROGRESS_LINE, bar_score
 from grader.harness.registry import Context, Outcome, check
 
 FULLY_CONNECTED = {"Linear", "LazyLinear", "Dense"}
@@ -46,10 +46,6 @@ def stopped_early(ctx: Context) -> Outcome | None:
     if ctx.run is None:
         return Outcome(False, "not run: the submission was rejected")
     return None
-
-
-def bar_score(acc: float, bar: float, chance: float) -> float:
-    return max(0.0, min(1.0, (acc - chance) / (bar - chance))) if bar > chance else float(acc >= bar)
 
 
 # ---------------------------------------------------------------- part a: KNN

@@ -640,7 +640,7 @@ def _load_text(name: str, *, cache_dir, quick: bool, quick_train: int, quick_tes
     cache = Path(cache_dir)
     real_path = cache / "datasets" / f"{name}.npz"
     if real_path.is_file():
-        arrays = _read_real_text(real_path)
+        arrays = read_real_text(real_path)
         if quick:
             x_tr, y_tr = _stratified(arrays["x_train"], arrays["y_train"], quick_train, seed, name, 1, 2)
             x_te, y_te = _stratified(arrays["x_test"], arrays["y_test"], quick_test, seed, name, 2, 2)
@@ -658,7 +658,7 @@ def _load_text(name: str, *, cache_dir, quick: bool, quick_train: int, quick_tes
                   _ragged(a["test_ids"], a["test_len"]), a["y_test"].astype(np.int64), quick=bool(quick))
 
 
-def _read_real_text(path: Path) -> dict[str, np.ndarray]:
+def read_real_text(path: Path) -> dict[str, np.ndarray]:
     try:
         # Keras' imdb.npz stores the ragged reviews as pickled object arrays.
         with np.load(path, allow_pickle=True) as z:

@@ -59,6 +59,10 @@ def sklearn_probe(trace: Trace, config: dict[str, Any]) -> Probe:
     return probe
 
 
+# Installed in this order whatever order a rubric lists them in: torch (and torch._dynamo,
+# which an optimizer step imports) loaded after TensorFlow crashes the process (SIGSEGV).
+INSTALL_ORDER = ("torch", "torchvision", "sklearn", "keras")
+
 # framework name (as a rubric's `framework` names it) -> factory installing its probe
 PROBES: dict[str, Callable[[Trace, dict[str, Any]], Probe]] = {"keras": keras_probe,
                                                                "torchvision": torchvision_probe,
@@ -100,7 +104,8 @@ def start(config_path: str) -> Session:
     install_network_guard(trace)
     colab.install(Path.cwd(), Path(config["artifacts_dir"]), trace)
     session = Session(config, trace)
-    session.probes = [PROBES[name](trace, config) for name in config.get("frameworks", []) if name in PROBES]
+    wanted = [name for name in config.get("frameworks", []) if name in PROBES]
+    session.probes = [PROBES[name](trace, config) for name in sorted(wanted, key=INSTALL_ORDER.index)]
     CURRENT = session
     return session
 

@@ -186,44 +186,40 @@ def with_deadline(call: Callable[[], Any], seconds: float) -> tuple[bool, Any]:
     return (not t.is_alive()), box.get("result")
 
 
-def cgroup_value(container_id: str, controller: str, v1: str, v2: str) -> int | None:
-    """A number from the container's cgroup (v1 or v2, cgroupfs or systemd driver), if visible."""
+def cgroup_text(container_id: str, controller: str, v1: str, v2: str | None = None) -> str | None:
+    """A file of the container's cgroup (v1 or v2, cgroupfs or systemd driver), if visible."""
+    v2 = v2 or v1
     for path in (f"/sys/fs/cgroup/{controller}/docker/{container_id}/{v1}",
                  f"/sys/fs/cgroup/{controller}/system.slice/docker-{container_id}.scope/{v1}",
                  f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/{v2}",
                  f"/sys/fs/cgroup/docker/{container_id}/{v2}"):
         try:
-            return int(Path(path).read_text().split()[0])
-        except (OSError, ValueError, IndexError):
+            return Path(path).read_text()
+        except OSError:
             continue
     return None
 
 
+def cgroup_value(container_id: str, controller: str, v1: str, v2: str) -> int | None:
+    """A number from the container's cgroup, if visible."""
+    try:
+        return int((cgroup_text(container_id, controller, v1, v2) or "").split()[0])
+    except (ValueError, IndexError):
+        return None
+
+
 def process_count(container_id: str) -> int:
     """The job's processes (threads not counted), as its cgroup lists them; 0 when not visible."""
-    for path in (f"/sys/fs/cgroup/pids/docker/{container_id}/cgroup.procs",
-                 f"/sys/fs/cgroup/pids/system.slice/docker-{container_id}.scope/cgroup.procs",
-                 f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cgroup.procs",
-                 f"/sys/fs/cgroup/docker/{container_id}/cgroup.procs"):
-        try:
-            return Path(path).read_text().count("\n")
-        except OSError:
-            continue
-    return 0
+    return (cgroup_text(container_id, "pids", "cgroup.procs") or "").count("\n")
 
 
 def fork_refusals(container_id: str) -> int:
     """How often the kernel refused the job a new process or thread (its limit was reached)."""
-    for path in (f"/sys/fs/cgroup/pids/docker/{container_id}/pids.events",
-                 f"/sys/fs/cgroup/pids/system.slice/docker-{container_id}.scope/pids.events",
-                 f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/pids.events",
-                 f"/sys/fs/cgroup/docker/{container_id}/pids.events"):
-        try:
-            events = dict(line.split() for line in Path(path).read_text().splitlines())
-            return int(events.get("max", 0))
-        except (OSError, ValueError):
-            continue
-    return 0
+    try:
+        events = dict(line.split() for line in (cgroup_text(container_id, "pids", "pids.events") or "").splitlines())
+        return int(events.get("max", 0))
+    except ValueError:
+        return 0
 
 
 def folder_usage(root: Path, max_files: int) -> tuple[int, int]:
