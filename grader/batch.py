@@ -36,7 +36,7 @@ class Progress:
     """What a batch reports while it runs (the CLI draws it; tests count it)."""
 
     def start(self, total: int, reused: int) -> None: ...
-    def done(self, result: GradeResult) -> None: ...
+    def done(self, result: GradeResult, reused: bool = False) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -60,7 +60,7 @@ def run_batch(jobs: list[Job], rubrics: Rubrics, runner: Runner, out: Path, cach
         outcome.reused = len(results)
         progress.start(len(keyed), outcome.reused)
         for r in results.values():
-            progress.done(r)
+            progress.done(r, reused=True)
 
         def work(job: Job, key: str) -> GradeResult:
             return grade(job, rubrics, runner, cache_dir, artifacts_dir(out, key), key=key,
@@ -104,7 +104,20 @@ def run_batch(jobs: list[Job], rubrics: Rubrics, runner: Runner, out: Path, cach
 
 
 def summary(outcome: BatchOutcome) -> dict[str, int]:
+    """Results by outcome: ok, error, timeout, … and, apart from those, missing (no file)."""
     counts: dict[str, int] = {}
     for r in outcome.results:
-        counts[r.status.value] = counts.get(r.status.value, 0) + 1
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
     return counts
+
+
+def summary_line(outcome: BatchOutcome) -> str:
+    """'Graded 40, reused 9: 30 ok, 4 failed (3 error, 1 timeout), 15 missing'."""
+    counts = summary(outcome)
+    failed = {k: v for k, v in sorted(counts.items()) if k not in ("ok", "missing")}
+    parts = [f"{counts.get('ok', 0)} ok"]
+    if failed:
+        parts.append(f"{sum(failed.values())} failed ({', '.join(f'{v} {k}' for k, v in failed.items())})")
+    if counts.get("missing"):
+        parts.append(f"{counts['missing']} missing")
+    return f"Graded {outcome.graded}, reused {outcome.reused}: " + ", ".join(parts)

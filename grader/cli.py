@@ -135,25 +135,55 @@ def check(
 
 
 class RichProgress(batch_mod.Progress):
+    """A progress bar on a terminal: done, failed and missing apart, elapsed time and ETA."""
+
     def __init__(self) -> None:
-        self.failures = 0
+        self.failed = 0
+        self.missing = 0
         self.bar = Progress(TextColumn("[bold]grading[/bold]"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
-                            TextColumn("ETA"), TimeRemainingColumn(), console=err)
+                            TextColumn("{task.fields[failed]} failed, {task.fields[missing]} missing"),
+                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err)
 
     def start(self, total: int, reused: int) -> None:
         self.bar.start()
-        self.task = self.bar.add_task("grading", total=total, failed=0)
+        self.task = self.bar.add_task("grading", total=total, failed=0, missing=0)
         if reused:
             err.print(f"{reused} result(s) already in the gradebook: not graded again")
 
-    def done(self, result: GradeResult) -> None:
-        if result.status != Status.ok:
-            self.failures += 1
-        self.bar.update(self.task, advance=1, failed=self.failures)
+    def done(self, result: GradeResult, reused: bool = False) -> None:
+        self.missing += result.missing
+        self.failed += result.status != Status.ok and not result.missing
+        self.bar.update(self.task, advance=1, failed=self.failed, missing=self.missing)
 
     def stop(self) -> None:
         self.bar.stop()
+
+
+class LineProgress(batch_mod.Progress):
+    """Output to a log or a pipe: one line per finished job, as it finishes."""
+
+    def __init__(self) -> None:
+        self.total = self.count = 0
+
+    def start(self, total: int, reused: int) -> None:
+        self.total = total
+        err.print(f"grading {total} job(s)" + (f"; {reused} already in the gradebook" if reused else ""),
+                  highlight=False)
+
+    def done(self, result: GradeResult, reused: bool = False) -> None:
+        self.count += 1
+        if not reused:
+            err.print(f"[{self.count}/{self.total}] {job_line(result)}", highlight=False)
+
+
+def job_line(result: GradeResult) -> str:
+    """'1GA20CS012 program 3: ok, writeup 5/5 execution 18/20, 41 s' (one finished job)."""
+    marks = " ".join(f"{k} {result.marks[k]:g}/{result.max.get(k, 0):g}" for k in ("writeup", "execution")
+                     if result.marks.get(k) is not None)
+    took = f", {result.run.wall_s:.0f} s" if result.run and result.run.wall_s else ""
+    why = f" ({result.status_message[:100]})" if result.outcome not in ("ok", "missing") and result.status_message else ""
+    return (f"{result.student} program {result.program}: {result.outcome}{why}"
+            + (f", {marks}" if marks and not result.missing else "") + took)
 
 
 @app.command("batch")
@@ -185,16 +215,15 @@ def batch_cmd(
     runner = make_runner(sandbox, image, gpus, per_gpu)
     try:
         outcome = batch_mod.run_batch(job_list, rubrics, runner, out_dir, cache or default_cache_dir(),
-                                      jobs_in_parallel=jobs, progress=RichProgress(), on_interrupt=runner.stop)
+                                      jobs_in_parallel=jobs, on_interrupt=runner.stop,
+                                      progress=RichProgress() if err.is_terminal else LineProgress())
     except KeyboardInterrupt:
         err.print("\n[yellow]Interrupted.[/yellow] Finished results are in the gradebook; run the same "
                   "command again to grade the rest.")
         raise typer.Exit(130)
-    counts = batch_mod.summary(outcome)
     for problem in outcome.internal_errors:
         err.print(f"[red]grader error, not stored (run again to retry):[/red] {_esc(problem)}")
-    out.print(f"Graded {outcome.graded}, reused {outcome.reused}: "
-              + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    out.print(batch_mod.summary_line(outcome))
     out.print(f"Class summary: {outcome.index}\nMarks: {outcome.csv}\nCourse report (CIE/SEE): {outcome.course_report}")
 
 

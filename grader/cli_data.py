@@ -1,4 +1,4 @@
-"""``grader data``: stage the real CIFAR-10 / MNIST files and show what is staged."""
+"""``grader data``: stage the real datasets, weights and other assets, and show what is served."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ app = typer.Typer(
         "the official files once, then stage them here. CIFAR-10: cifar-10-python.tar.gz from "
         "https://www.cs.toronto.edu/~kriz/cifar.html; MNIST, IMDB: mnist.npz, imdb.npz and "
         "imdb_word_index.json from https://storage.googleapis.com/tensorflow/tf-keras-datasets/; "
-        "weights: from https://download.pytorch.org/models/."
+        "weights: from https://download.pytorch.org/models/. A job that asks for something else "
+        "from the internet ends with the name to stage it under: a file Keras fetches (by its file "
+        "name), nltk:PACKAGE, or a spaCy pipeline (en_core_web_sm)."
     ),
     no_args_is_help=True,
 )
@@ -48,8 +50,10 @@ def _fail(message: str) -> None:
     ),
 )
 def stage_cmd(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Which dataset (cifar10, mnist, imdb, imdb_word_index) or pretrained "
-                                        "weights (resnet50, fasterrcnn).")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Which dataset (cifar10, mnist, imdb, imdb_word_index), pretrained "
+                                        "weights (resnet50, fasterrcnn), file a program asks Keras for "
+                                        "(resnet50_weights_tf_dim_ordering_tf_kernels.h5, imagenet_class_index.json …), "
+                                        "NLTK package (nltk:punkt_tab) or spaCy pipeline (en_core_web_sm).")],
     file: Annotated[
         Path,
         typer.Argument(
@@ -76,6 +80,9 @@ def stage_cmd(
     if data.weights_name(name):
         _stage_weights(name, file, cache_dir, verify)
         return
+    if data.asset_kind(name) and not _is_dataset(name):
+        _stage_asset(name, file, cache_dir, verify)
+        return
     try:
         staged = data.stage(name, file, cache_dir, verify=verify)
     except data.DataError as exc:
@@ -90,6 +97,27 @@ def stage_cmd(
         typer.echo("  verified: yes (checksum of the official file)")
     else:
         typer.echo("  verified: NO (checksum not checked; recorded as unverified in the manifest)")
+
+
+def _is_dataset(name: str) -> bool:
+    try:
+        data.canonical_name(name)
+    except data.DataError:
+        return False
+    return True
+
+
+def _stage_asset(name: str, file: Path, cache_dir: Path, verify: bool) -> None:
+    try:
+        staged = data.stage_asset(name, file, cache_dir, verify=verify)
+    except data.DataError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"staged {staged.kind} {staged.name}")
+    typer.echo(f"  file:     {staged.path}")
+    if staged.sha256:
+        typer.echo(f"  sha256:   {staged.sha256}")
+    typer.echo(f"  verified: {'yes' if staged.verified else 'NO'} ({staged.how})")
 
 
 def _stage_weights(name: str, file: Path, cache_dir: Path, verify: bool) -> None:
@@ -107,7 +135,8 @@ def _stage_weights(name: str, file: Path, cache_dir: Path, verify: bool) -> None
 
 @app.command("status")
 def status_cmd(cache: CacheOption = None) -> None:
-    """Show which real datasets are staged, and whether their source file was verified."""
+    """Show every asset the sandbox serves: which real files are staged (and whether their
+    source file was verified), and what student code gets where none is staged."""
     cache_dir = cache if cache is not None else data.default_cache_dir()
     typer.echo(f"cache: {cache_dir}")
     for st in data.status(cache_dir):
@@ -128,3 +157,10 @@ def status_cmd(cache: CacheOption = None) -> None:
             state = {None: "staged (not in the manifest: origin unknown)", True: "staged, verified",
                      False: "staged, NOT verified"}[w.verified]
         typer.echo(f"  {w.name:10s} {w.file_name:42s} {state}")
+    typer.echo("other assets (what a program asks the internet for):")
+    for a in data.asset_status(cache_dir):
+        if a.staged:
+            state = {None: "staged", True: "staged, verified", False: "staged, NOT verified"}[a.verified]
+        else:
+            state = f"not staged (student code gets: {a.fallback})"
+        typer.echo(f"  {a.group:18s} {a.name:32s} {state}")

@@ -155,6 +155,16 @@ class Limits(Strict):
         test: int = Field(ge=10)
         timeout_s: float = Field(gt=0)
         cell_timeout_s: float | None = Field(default=None, gt=0)  # notebooks: one cell at most
+        # Seconds of training the whole quick run may use (all fits together): when they are
+        # used the probe stops training cleanly, keeps what finished and measures. None: epochs only.
+        train_budget_s: float | None = Field(default=None, gt=0)
+
+        @model_validator(mode="after")
+        def _budget_fits(self) -> "Limits.Quick":
+            if self.train_budget_s is not None and self.train_budget_s >= self.timeout_s:
+                raise ValueError(f"train_budget_s {self.train_budget_s} must leave time within "
+                                 f"timeout_s {self.timeout_s} (loading, measuring)")
+            return self
 
     class Full(Strict):
         timeout_s: float = Field(gt=0)

@@ -1,4 +1,5 @@
-"""Staging the real CIFAR-10, MNIST and IMDB files that faculty downloaded.
+"""Staging the real CIFAR-10, MNIST and IMDB files, pretrained weights and the other assets
+(Keras' files, NLTK data, spaCy pipelines) that faculty downloaded.
 
 The sandbox has no network. When the real datasets are wanted, faculty download the
 official files once (on any machine) and stage them:
@@ -24,8 +25,10 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import tarfile
 import tempfile
+import zipfile
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -544,4 +547,269 @@ def weights_state(cache_dir: Path) -> str:
 
     staged = [f"{s.file_name}:{s.path.stat().st_size}:{s.path.stat().st_mtime_ns}"
               for s in weights_status(cache_dir) if s.staged]
-    return f"weights:{','.join(staged) or 'none'}:standin-v{weights.STANDIN_VERSION}"
+    return f"weights:{','.join(staged) or 'none'}:standin-v{weights.STANDIN_VERSION}|{assets_state(cache_dir)}"
+
+
+# ------------------------------------------------------------------- other assets
+#
+# What else programs ask the internet for, staged under the name they ask by:
+#
+# * a file Keras' get_file fetches (application weights such as
+#   resnet50_weights_tf_dim_ordering_tf_kernels.h5, imagenet_class_index.json, a dataset
+#   file): ``grader data stage FILE_NAME FILE`` keeps it in ``<cache>/files/``; verified when
+#   its md5 or sha256 is one Keras records in its own source (the sandbox checks it again
+#   against the checksum Keras passes for that very file);
+# * NLTK data: ``grader data stage nltk:punkt_tab punkt_tab.zip`` (the package zip from the
+#   NLTK data index, or its folder) unpacks it into ``<cache>/nltk_data/<category>/``;
+# * a spaCy pipeline: ``grader data stage en_core_web_sm en_core_web_sm-3.8.0-py3-none-any.whl``
+#   (the wheel, its .tar.gz, or the pipeline folder) keeps the folder holding config.cfg in
+#   ``<cache>/spacy/<name>/``; a wheel is verified against the sha256 of every file in its RECORD.
+
+NLTK_CATEGORIES = {"punkt": "tokenizers", "punkt_tab": "tokenizers", "averaged_perceptron_tagger": "taggers",
+                   "averaged_perceptron_tagger_eng": "taggers", "maxent_ne_chunker": "chunkers",
+                   "maxent_ne_chunker_tab": "chunkers", "vader_lexicon": "sentiment", "snowball_data": "stemmers",
+                   "rslp": "stemmers", "porter_test": "stemmers", "universal_tagset": "taggers"}
+
+
+class StagedAsset(BaseModel):
+    kind: str  # file | nltk | spacy
+    name: str
+    path: Path
+    sha256: str
+    verified: bool
+    how: str  # what was checked, in words
+
+
+class AssetStatus(BaseModel):
+    group: str
+    name: str
+    staged: bool
+    verified: bool | None = None
+    fallback: str  # what student code gets when it is not staged
+
+
+def asset_kind(name: str) -> str | None:
+    """file | nltk | spacy for a name `grader data stage` takes beside datasets and weights."""
+    from grader.probe.nlp_assets import PIPELINE
+
+    if name.lower().startswith("nltk:"):
+        return "nltk"
+    if PIPELINE.match(name):
+        return "spacy"
+    if "." in name and "/" not in name and not name.startswith("."):
+        return "file"
+    return None
+
+
+def stage_asset(name: str, source_file: Path, cache_dir: Path, verify: bool = True) -> StagedAsset:
+    kind = asset_kind(name)
+    source_file = Path(source_file).expanduser()
+    if kind is None:
+        raise DataError(f"unknown name {name!r}: give a dataset ({', '.join(DATASETS)}), weights (resnet50, "
+                        "fasterrcnn), the file name a program asks for (e.g. imagenet_class_index.json), "
+                        "nltk:PACKAGE or a spaCy pipeline (en_core_web_sm)")
+    if not source_file.exists():
+        raise DataError(f"{source_file} does not exist")
+    stage_fn = {"file": _stage_file, "nltk": _stage_nltk, "spacy": _stage_spacy}[kind]
+    return stage_fn(name, source_file, Path(cache_dir), verify)
+
+
+def keras_known_digests() -> set[str]:
+    """Every md5/sha256 written in Keras' applications and datasets sources (Keras 3 and
+    tf-keras): the checksums Keras itself knows for the files it downloads."""
+    import importlib.util
+    import re
+
+    found: set[str] = set()
+    for package in ("keras", "tf_keras"):
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        root = Path(list(spec.submodule_search_locations)[0]) / "src"
+        for folder in ("applications", "datasets"):
+            for path in (root / folder).glob("*.py"):
+                found.update(re.findall(r"\b[0-9a-f]{64}\b|\b[0-9a-f]{32}\b", path.read_text(errors="replace")))
+    return found
+
+
+def _stage_file(name: str, source_file: Path, cache_dir: Path, verify: bool) -> StagedAsset:
+    from grader.probe import keras_assets
+
+    if not source_file.is_file():
+        raise DataError(f"{source_file} is not a file")
+    sums = _digests(source_file)
+    known = bool({sums["md5"], sums["sha256"]} & keras_known_digests())
+    if verify and not known:
+        raise DataError(f"checksum mismatch for {source_file}: neither its md5 {sums['md5']} nor its sha256 matches "
+                        f"a checksum Keras records. Download the official {name} (or, for a file Keras keeps no "
+                        "checksum for, stage it anyway with --no-verify)")
+    entry = {**sums, "size": source_file.stat().st_size, "verified": bool(verify and known),
+             "source_file": source_file.name, "staged_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    out_dir = keras_assets.files_dir(cache_dir)
+    target = _copy_with_manifest(source_file, out_dir / name, out_dir / keras_assets.MANIFEST, name, entry)
+    how = "md5/sha256 is one Keras records" if entry["verified"] else "checksum not checked"
+    return StagedAsset(kind="file", name=name, path=target, sha256=sums["sha256"], verified=entry["verified"], how=how)
+
+
+def _copy_with_manifest(source: Path, target: Path, manifest_path: Path, key: str, entry: dict) -> Path:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temp_in(target.parent, target.name)
+        try:
+            shutil.copyfile(source, tmp)
+            os.chmod(tmp, 0o644)  # the sandbox may read it as another user
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        _update_manifest(manifest_path, key, entry)
+    except OSError as exc:
+        raise DataError(f"cannot write {target}: {exc}") from exc
+    return target
+
+
+def _update_manifest(path: Path, key: str, entry: dict) -> None:
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = {}
+    manifest[key] = entry
+    tmp = _temp_in(path.parent, path.name)
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def _safe_extract(archive: zipfile.ZipFile, dest: Path) -> None:
+    for member in archive.namelist():
+        target = (dest / member).resolve()
+        if not str(target).startswith(str(dest.resolve()) + os.sep) and target != dest.resolve():
+            raise DataError(f"{member!r} would be written outside {dest}: refused")
+    archive.extractall(dest)
+
+
+def _stage_nltk(name: str, source_file: Path, cache_dir: Path, verify: bool) -> StagedAsset:
+    """An NLTK package zip (its top folder named like the package) or that folder."""
+    from grader.probe.nlp_assets import NLTK_DIR
+
+    package = name.split(":", 1)[1].strip()
+    category = NLTK_CATEGORIES.get(package, "corpora")
+    dest = cache_dir / NLTK_DIR / category
+    dest.mkdir(parents=True, exist_ok=True)
+    if source_file.is_dir():
+        shutil.copytree(source_file, dest / package, dirs_exist_ok=True)
+        sha = ""
+    else:
+        try:
+            with zipfile.ZipFile(source_file) as archive:
+                bad = archive.testzip()
+                tops = {m.split("/")[0] for m in archive.namelist()}
+                if bad is not None or tops != {package}:
+                    raise DataError(f"{source_file} is not NLTK's {package}.zip (damaged member {bad}, "
+                                    f"top folders {sorted(tops)})")
+                _safe_extract(archive, dest)
+        except zipfile.BadZipFile as exc:
+            raise DataError(f"{source_file} is not a zip file: {exc}") from exc
+        shutil.copyfile(source_file, dest / f"{package}.zip")
+        sha = _digests(source_file)["sha256"]
+    return StagedAsset(kind="nltk", name=package, path=dest / package, sha256=sha, verified=False,
+                       how="layout checked (NLTK publishes no checksum the grader can check offline)")
+
+
+def _stage_spacy(name: str, source_file: Path, cache_dir: Path, verify: bool) -> StagedAsset:
+    """A pipeline's wheel (verified against its RECORD), its .tar.gz, or its folder."""
+    from grader.probe.nlp_assets import SPACY_DIR
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root, verified = _unpack_pipeline(source_file, Path(tmp))
+        if verify and not verified:
+            raise DataError(f"{source_file}: only a pipeline's wheel (.whl) carries checksums to verify; "
+                            "stage a .tar.gz or a folder with --no-verify")
+        folder = _pipeline_folder(root, name)
+        target = cache_dir / SPACY_DIR / name
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(folder, target)
+    sha = _digests(source_file)["sha256"] if source_file.is_file() else ""
+    how = "every file's sha256 matches the wheel's RECORD" if verified else "checksum not checked"
+    return StagedAsset(kind="spacy", name=name, path=target, sha256=sha, verified=verified, how=how)
+
+
+def _unpack_pipeline(source: Path, into: Path) -> tuple[Path, bool]:
+    if source.is_dir():
+        return source, False
+    if source.suffix == ".whl":
+        with zipfile.ZipFile(source) as archive:
+            _safe_extract(archive, into)
+        return into, _record_matches(into)
+    try:
+        with tarfile.open(source) as archive:
+            archive.extractall(into, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise DataError(f"{source} is neither a wheel, a tar archive nor a folder: {exc}") from exc
+    return into, False
+
+
+def _record_matches(root: Path) -> bool:
+    """Whether every file listed in the wheel's RECORD has the sha256 listed there."""
+    import base64
+    import csv
+
+    records = list(root.glob("*.dist-info/RECORD"))
+    if not records:
+        return False
+    with open(records[0], newline="") as fh:
+        rows = [r for r in csv.reader(fh) if len(r) >= 2 and r[1].startswith("sha256=")]
+    for path, digest, *_ in rows:
+        data = (root / path).read_bytes()
+        actual = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        if digest != f"sha256={actual}":
+            return False
+    return bool(rows)
+
+
+def _pipeline_folder(root: Path, name: str) -> Path:
+    """The folder holding the pipeline's config.cfg (a package nests it as name/name-x.y.z)."""
+    found = sorted(p.parent for p in root.rglob("config.cfg") if (p.parent / "meta.json").is_file())
+    if not found:
+        raise DataError(f"no spaCy pipeline (config.cfg with meta.json) in what was given for {name}")
+    return found[0]
+
+
+def asset_status(cache_dir: Path) -> list[AssetStatus]:
+    """Every asset beside the datasets and torchvision weights that the sandbox serves."""
+    from grader.probe import keras_assets, nlp_assets
+
+    cache_dir = Path(cache_dir)
+    manifest = keras_assets.read_manifest(cache_dir)
+    out = [AssetStatus(group="keras.applications", name=", ".join(keras_assets.APPLICATIONS), staged=False,
+                       fallback="weights=\"imagenet\": the staged file of Keras' name, else a seeded stand-in")]
+    out.append(AssetStatus(group="keras file", name=keras_assets.CLASS_INDEX,
+                           staged=keras_assets.staged(keras_assets.CLASS_INDEX, cache_dir) is not None,
+                           verified=(manifest.get(keras_assets.CLASS_INDEX) or {}).get("verified"),
+                           fallback="stand-in index (1000 entries)"))
+    files = keras_assets.files_dir(cache_dir)
+    for path in sorted(files.iterdir()) if files.is_dir() else []:
+        if path.is_file() and path.name not in (keras_assets.MANIFEST, keras_assets.CLASS_INDEX):
+            if not path.name.startswith("."):
+                out.append(AssetStatus(group="keras file", name=path.name, staged=True,
+                                       verified=(manifest.get(path.name) or {}).get("verified"), fallback="-"))
+    for package in nlp_assets.NLTK_STANDINS:
+        out.append(AssetStatus(group="nltk", name=package,
+                               staged=nlp_assets.nltk_staged(package, cache_dir) is not None,
+                               fallback="working stand-in"))
+    spacy_dir = cache_dir / nlp_assets.SPACY_DIR
+    staged_pipelines = sorted(p.name for p in spacy_dir.iterdir() if (p / "config.cfg").is_file()) \
+        if spacy_dir.is_dir() else []
+    for name in staged_pipelines:
+        out.append(AssetStatus(group="spacy", name=name, staged=True, fallback="-"))
+    out.append(AssetStatus(group="spacy", name="any other trained pipeline (en_core_web_sm, …)", staged=False,
+                           fallback="blank pipeline with a sentencizer"))
+    return out
+
+
+def assets_state(cache_dir: Path) -> str:
+    """Which staged assets a job is served, for the grade key."""
+    rows = [f"{a.group}:{a.name}" for a in asset_status(cache_dir) if a.staged]
+    return f"assets:{','.join(rows) or 'none'}"

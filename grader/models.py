@@ -44,11 +44,22 @@ class Job(BaseModel):
 # ---------------------------------------------------------------- static analysis
 
 
+NOT_SUBMITTED = "missing"  # the content hash of a job with no file for its program
+
+
 class SyntaxProblem(BaseModel):
     file: str
-    line: int | None
+    line: int | None  # in a notebook: the line within the cell
     text: str
     message: str
+    cell: int | None = None  # a notebook's code cell, counted from 1
+    cell_first_line: str = ""
+
+    def where(self) -> str:
+        """'line 10', or 'cell 1 (`from tensorflow import keras`), line 10' in a notebook."""
+        cell = f"cell {self.cell} (`{self.cell_first_line}`)" if self.cell else ""
+        line = f"line {self.line}" if self.line else ""
+        return ", ".join(p for p in (cell, line) if p)
 
 
 class StaticReport(BaseModel):
@@ -61,6 +72,26 @@ class StaticReport(BaseModel):
 
 
 # ---------------------------------------------------------------- one sandbox run
+
+
+class TrustedMeasurement(BaseModel):
+    """A model's accuracy measured outside the student's process (grader/trusted.py): the
+    model the program exported, checked by the host, run in a clean sandbox on images, and
+    scored by the host against labels that sandbox never saw."""
+
+    model: int | None = None  # the model's index in the trace
+    part: str | None = None  # Program 1: "net"
+    framework: str = ""
+    kind: str = ""  # keras_json | keras_savedmodel | torch_pt2
+    accuracy: float | None = None  # the figure that counts: unseen images where there are any
+    accuracy_served: float | None = None  # on the test images the program was served
+    accuracy_unseen: float | None = None  # on images the program never received
+    n_served: int = 0
+    n_unseen: int = 0
+    unseen: str = ""  # where the unseen images came from
+    test_set_visible: bool = False  # a full run on real data: every test image was served
+    error: str | None = None  # why there is no trusted figure
+    wall_s: float = 0.0
 
 
 class RunRecord(BaseModel):
@@ -80,6 +111,8 @@ class RunRecord(BaseModel):
     protections: dict[str, str] = Field(default_factory=dict)  # protection -> how / "off: why"
     sandbox: str = "local"
     device: str = "cpu"
+    trusted: list[TrustedMeasurement] = Field(default_factory=list)  # re-measured in a clean sandbox
+    export_dir: str | None = Field(default=None, exclude=True)  # host copy of the exported models, transient
 
 
 # ---------------------------------------------------------------- harness and scoring
@@ -136,6 +169,16 @@ class GradeResult(BaseModel):
     @property
     def total(self) -> float:
         return sum(v for v in self.marks.values() if v is not None)
+
+    @property
+    def missing(self) -> bool:
+        """No file was submitted for this program: missing work, not a program that failed."""
+        return self.content_hash == NOT_SUBMITTED
+
+    @property
+    def outcome(self) -> str:
+        """The status as faculty see it: 'missing' for work not submitted, else the run's status."""
+        return "missing" if self.missing else self.status.value
 
     @property
     def total_max(self) -> float:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
 from grader import data as datasets
+from grader import trusted
 from grader.course import Rubrics
 from grader.harness.judge import judge
 from grader.harness.registry import harness_version
@@ -30,6 +32,7 @@ def plan_for(job: Job, rubrics: Rubrics, cache_dir: Path, parallel_jobs: int = 1
         entry=str(job.entry), mode=job.mode, frameworks=rubric.frameworks,
         keras_flavour=rubrics.course.keras_flavour, dataset=rubric.dataset, probe=rubric.probe,
         epochs_cap=limits.quick.epochs, quick_train=limits.quick.train, quick_test=limits.quick.test,
+        train_budget_s=limits.quick.train_budget_s,
         stdin=rubric.stdin, timeout_s=limits.quick.timeout_s if job.mode == "quick" else limits.full.timeout_s,
         cell_timeout_s=limits.quick.cell_timeout_s if job.mode == "quick" else limits.full.cell_timeout_s,
         memory_mb=limits.memory_mb, output_kb=limits.output_kb, cache_dir=str(cache_dir),
@@ -42,7 +45,8 @@ def quick_limits(job: Job, rubrics: Rubrics) -> dict:
     rubric = rubrics.program(job.program)
     q = rubric.limits.quick
     served = {"train_images": q.train, "test_images": q.test} if rubric.dataset else {}  # no data, no subset
-    return {"epochs": q.epochs, **served, "timeout_s": q.timeout_s}
+    budget = {"train_budget_s": q.train_budget_s} if q.train_budget_s else {}  # shown on the sheet as a cap
+    return {"epochs": q.epochs, **served, **budget, "timeout_s": q.timeout_s}
 
 
 def data_state(rubrics: Rubrics, program: int, cache_dir: Path) -> str:
@@ -82,6 +86,19 @@ def unparsable_run(static: StaticReport) -> RunRecord:
     return RunRecord(status=Status.error, message=f"SyntaxError: {e.message}{where} (not run)")
 
 
+def run_and_remeasure(job: Job, plan: RunPlan, runner: Runner, artifacts_to: Path) -> RunRecord:
+    """The student's run, then the trusted re-measurement of what it exported (grader/trusted.py)."""
+    run = runner.run(job, plan, artifacts_to)
+    try:
+        if run.export_dir and hasattr(runner, "remeasure"):
+            run.trusted = trusted.remeasure(run, plan, runner)
+    finally:
+        if run.export_dir:
+            shutil.rmtree(run.export_dir, ignore_errors=True)
+            run.export_dir = None
+    return run
+
+
 def grade(job: Job, rubrics: Rubrics, runner: Runner, cache_dir: Path, artifacts_to: Path,
           key: str | None = None, parallel_jobs: int = 1) -> GradeResult:
     rubric = rubrics.program(job.program)
@@ -89,8 +106,8 @@ def grade(job: Job, rubrics: Rubrics, runner: Runner, cache_dir: Path, artifacts
         static, run = StaticReport(parses=False), rejected_run(job)
     else:
         static = analyse(job.folder / job.entry, rubric.required_steps)
-        run = (runner.run(job, plan_for(job, rubrics, cache_dir, parallel_jobs), artifacts_to) if static.parses
-               else unparsable_run(static))
+        run = (run_and_remeasure(job, plan_for(job, rubrics, cache_dir, parallel_jobs), runner, artifacts_to)
+               if static.parses else unparsable_run(static))
     checks = judge(job, rubric, static, run if run.status != Status.rejected else None)
     gates = {c.id: c.gate for c in rubric.checks}
     attributes = score(checks, rubrics.course, gates, job.assessment)

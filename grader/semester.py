@@ -236,9 +236,11 @@ class Distribution(BaseModel):
     program: int
     title: str = ""
     max: float
-    totals: list[float]  # entry totals of the students graded for this program
+    totals: list[float]  # entry totals of the students who submitted this program and were graded
     pending: int  # of those, entries still waiting for a manual mark
     missing: int  # students with no graded result for this program
+    not_submitted: int = 0  # graded as missing: no file for this program (counts zero, not a failure)
+    failed: int = 0  # submitted, but the program did not run to the end (error, timeout, …)
 
 
 class FlaggedSubmission(BaseModel):
@@ -442,7 +444,7 @@ def build_entry(rubrics: Rubrics, assessment: str, table_name: str, result: Grad
         total=float(sum(Fraction(str(c.mark)) for c in cells if c.mark is not None)),
         max=sum(c.max for c in cells), complete=all(c.mark is not None for c in cells),
         graded=result is not None or not needs_result, needs_result=needs_result,
-        status=result.status.value if result else None, mode=result.mode if result else None,
+        status=result.outcome if result else None, mode=result.mode if result else None,
         dataset=result.dataset if result else "", standin=bool(result and "stand-in" in result.dataset),
         flags=_review_flags(result) if result else [],
         sheet=sheet_relpath(result) if result else None, grade_key=result.grade_key if result else "",
@@ -688,12 +690,14 @@ def class_summary(rubrics: Rubrics, results: Iterable[GradeResult], manual: Iter
     distributions = []
     for p in programs:
         entries = [e for s in students for e in s.record if e.program == p]
-        graded = [e for e in entries if e.graded]
+        graded = [e for e in entries if e.graded and e.status != "missing"]
         title = next((e.title for e in graded if e.title), "")
         distributions.append(Distribution(
             program=p, title=title, max=max((e.max for e in entries), default=0.0),
             totals=[e.total for e in graded], pending=sum(1 for e in graded if not e.complete),
-            missing=sum(1 for e in entries if not e.graded)))
+            missing=sum(1 for e in entries if not e.graded),
+            not_submitted=sum(1 for e in entries if e.status == "missing"),
+            failed=sum(1 for e in graded if e.status not in (None, "ok"))))
 
     flagged: list[FlaggedSubmission] = []
     standin: dict[str, int] = {}

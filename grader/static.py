@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 from grader.models import StaticReport, SyntaxProblem
-from grader.probe.notebook import NotebookError, notebook_source
+from grader.probe.notebook import CodeCell, NotebookError, code_cells, notebook_source
 from grader.probe.removed_api import find_in_source
 
 # A step is present when the source calls one of these names (as a function or a method).
@@ -57,6 +57,28 @@ def read_source(path: Path) -> tuple[str, str]:
     return path.read_text(encoding="utf-8", errors="replace"), "script"
 
 
+def syntax_problem(source: str, name: str, cell: CodeCell | None = None) -> SyntaxProblem | None:
+    """Where the source does not parse, in the source's own lines (a notebook's: the
+    cell's), or None."""
+    try:
+        ast.parse(source, filename=f"<{name}>")  # not a real file: Python takes the text from `source`
+    except SyntaxError as e:
+        lines = source.splitlines()
+        text = lines[e.lineno - 1] if e.lineno and 0 < e.lineno <= len(lines) else (e.text or "")
+        return SyntaxProblem(file=name, line=e.lineno, text=text.rstrip()[:200], message=e.msg,
+                             cell=cell.number if cell else None, cell_first_line=cell.first_line if cell else "")
+    return None
+
+
+def notebook_apis(cells: list[CodeCell]) -> list[dict]:
+    """Removed APIs in a notebook, each at its first cell and the line within it."""
+    found: dict[str, dict] = {}
+    for cell in cells:
+        for api in find_in_source(cell.source):
+            found.setdefault(api["api"], {**api, "cell": cell.number})
+    return list(found.values())
+
+
 def called_names(tree: ast.AST) -> set[str]:
     names = set()
     for node in ast.walk(tree):
@@ -80,24 +102,26 @@ def imported_modules(tree: ast.AST) -> list[str]:
 
 
 def analyse(entry: Path, required_steps: list[str]) -> StaticReport:
+    """What the program's source shows, without running it: whether it parses (a
+    notebook cell by cell, as Jupyter runs it), the required steps, imports, removed APIs."""
     try:
+        cells = code_cells(entry)[0] if entry.suffix == ".ipynb" else None
         source, _ = read_source(entry)
     except NotebookError as e:
         return StaticReport(parses=False, syntax_error=SyntaxProblem(
             file=entry.name, line=None, text="", message=str(e)))
-    try:
-        tree = ast.parse(source, filename=entry.name)
-    except SyntaxError as e:
-        return StaticReport(
-            parses=False, source_lines=source.count("\n") + 1,
-            syntax_error=SyntaxProblem(file=entry.name, line=e.lineno, text=(e.text or "").rstrip()[:200],
-                                       message=e.msg),
-            steps={s: False for s in required_steps})
+    problems = ([syntax_problem(c.source, entry.name, c) for c in cells] if cells is not None
+                else [syntax_problem(source, entry.name)])
+    problem = next((p for p in problems if p), None)
+    if problem:
+        return StaticReport(parses=False, source_lines=source.count("\n") + 1, syntax_error=problem,
+                            steps={s: False for s in required_steps})
+    tree = ast.parse(source)
     calls = called_names(tree)
     return StaticReport(
         parses=True,
         steps={s: bool(STEP_CALLS.get(s, {s}) & calls) for s in required_steps},
         imports=imported_modules(tree),
-        removed_apis=find_in_source(source),
+        removed_apis=notebook_apis(cells) if cells is not None else find_in_source(source),
         source_lines=source.count("\n") + 1,
     )

@@ -8,7 +8,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from grader.models import Job, Mode
+from grader.models import NOT_SUBMITTED, Job, Mode
 from grader.probe.notebook import NotebookError, notebook_source
 
 RUNNABLE = (".py", ".ipynb")
@@ -91,7 +91,7 @@ def make_job(student: str, name: str, program: int, folder: Path, entry: Path | 
     job = Job(student=student, name=name, program=program, course=course, mode=mode, folder=folder, files=files)
     if entry is None:
         job.rejected_reason = f"no file for program {program} (looked for program{program}.py or .ipynb)"
-        job.content_hash = "missing"
+        job.content_hash = NOT_SUBMITTED
         return job
     job.entry = entry.relative_to(folder)
     job.rejected_reason = rejection(entry)

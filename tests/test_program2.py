@@ -122,7 +122,7 @@ def test_fine_tuning_then_eval_passes_and_forgetting_eval_is_named(grade_with_im
     forgot = grade_with_image(REPAIRED.replace("model.eval()", FINE_TUNE), "cat.jpg")
     c = check(forgot, "vision.eval_mode")
     assert not c.passed and c.message == "the prediction ran in training mode (2 earlier call(s) in training mode)"
-    assert not check(forgot, "static.steps").passed and forgot.marks["execution"] < 20
+    assert not check(forgot, "vision.steps").passed and forgot.marks["execution"] < 20
 
 
 def test_weights_loaded_from_the_manuals_drive_path(grade_with_image):

@@ -83,9 +83,9 @@ def test_manual_program6_as_printed(grade_file):
     printed = check(r, "accuracy.printed_matches")
     assert printed.passed and abs(printed.evidence["printed"] - printed.evidence["measured"]) < 0.01
     assert check(r, "model.structure").passed and check(r, "model.loss_matches_output").passed
-    api = check(r, "static.current_api")
-    assert not api.passed and "input_length" in api.message
-    assert r.marks["writeup"] == 4
+    api = check(r, "static.current_api")  # input_length still runs in Keras 3 (a warning): a hint, no mark lost
+    assert api.passed and "input_length" in api.message and "still runs" in api.message
+    assert r.marks["writeup"] == 5
 
 
 @pytest.mark.slow

@@ -50,8 +50,9 @@ def test_rejections(tmp_path):
     (tmp_path / "program3.ipynb").write_text("{ not json")
     job = single_job(tmp_path / "program3.ipynb", None, "20CSEL76", "quick")
     assert "not JSON" in job.rejected_reason
-    (tmp_path / "program4.ipynb").write_text('{"nbformat": 3, "cells": []}')
-    assert "old notebook format" in single_job(tmp_path / "program4.ipynb", None, "20CSEL76", "quick").rejected_reason
+    (tmp_path / "program4.ipynb").write_text('{"nbformat": 3, "cells": []}')  # nbformat 3 keeps cells in worksheets
+    assert "missing an expected key: worksheets" in single_job(tmp_path / "program4.ipynb", None, "20CSEL76",
+                                                               "quick").rejected_reason
     (tmp_path / "program5.ipynb").write_text('{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}')
     assert "no code cells" in single_job(tmp_path / "program5.ipynb", None, "20CSEL76", "quick").rejected_reason
     (tmp_path / "program6.txt").write_text("prose")

@@ -7,6 +7,8 @@ import math
 import re
 from typing import Any
 
+from grader.harness.printed import PROGRESS_LINE, printed_accuracy
+from grader.harness import trust
 from grader.harness.registry import Context, Outcome, check
 from grader.static import STEP_NAMES
 
@@ -14,8 +16,9 @@ from grader.static import STEP_NAMES
 DEFAULT_LR = {"Adam": 0.001, "AdamW": 0.001, "RMSprop": 0.001, "SGD": 0.01, "Adagrad": 0.001,
               "Adadelta": 0.001, "Adamax": 0.001, "Nadam": 0.001, "Ftrl": 0.001}
 SCHEDULE_CALLBACKS = {"ReduceLROnPlateau", "LearningRateScheduler"}
-PROGRESS_LINE = re.compile(r"step|━|=====|Epoch \d|val_|ETA", re.I)
-PRINTED_ACC = re.compile(r"\bacc(?:uracy)?\b[^0-9\n]{0,25}?(\d+(?:\.\d+)?)\s*(%?)", re.I)
+# a number printed soon after "accuracy", never inside a list: [loss, accuracy] is read by
+# grader.harness.printed, which knows the list's order from its label
+PRINTED_ACC = re.compile(r"\bacc(?:uracy)?\b[^0-9\n\[]{0,25}?(\d+(?:\.\d+)?)\s*(%?)", re.I)
 
 
 def not_run(ctx: Context) -> Outcome | None:
@@ -44,10 +47,11 @@ def parses(ctx: Context, params: dict) -> Outcome:
     if e is None:  # rejected before analysis
         return Outcome(False, f"nothing to read: {ctx.job.rejected_reason or 'not submitted'}",
                        hint="submit the program as a .py script or a .ipynb notebook")
-    where = f"{e.file}, line {e.line}" if e.line else e.file
+    where = ", ".join(p for p in (e.file, e.where()) if p)
     text = f": `{e.text.strip()}`" if e.text.strip() else ""
+    fix = f"fix line {e.line}" + (f" of cell {e.cell}" if e.cell else "")
     return Outcome(False, f"syntax error in {where}: {e.message}{text}",
-                   hint=f"fix line {e.line} and run the file once before submitting" if e.line else
+                   hint=f"{fix} and run it once before submitting" if e.line else
                    "save the notebook again from Jupyter or Colab",
                    evidence=e.model_dump())
 
@@ -69,15 +73,40 @@ def steps(ctx: Context, params: dict) -> Outcome:
 
 @check("static.current_api", "Uses current Keras APIs")
 def current_api(ctx: Context, params: dict) -> Outcome:
+    """An API that fails here, or silently does something else (lr=), costs the mark; one
+    that is deprecated but still runs is a hint on a passed check."""
     found = ctx.static.removed_apis
     if not ctx.static.parses:
         return Outcome(False, "could not be read", score=0.0)
     if not found:
         return Outcome(True, "no API that Keras 3 removed")
-    names = "; ".join(f"{f['api']} (line {f['line']})" for f in found)
-    return Outcome(False, f"uses APIs that Keras 3 removed or changed: {names}",
-                   hint=" ".join(f"Instead of {f['api']}: {f['replacement']}." for f in found),
+    failing = [f for f in found if api_costs(ctx, f)]
+    running = [f for f in found if f not in failing]
+    # a passed check shows no hint: the advice for what still runs goes in its message
+    still = (f"deprecated but still runs here, no mark lost: {where_apis(running)}. A later Keras may drop it: "
+             + " ".join(f"instead of {f['api']}, {f['replacement']}." for f in running)) if running else ""
+    if not failing:
+        return Outcome(True, still, evidence={"apis": found})
+    return Outcome(False, f"uses APIs that Keras 3 removed or changed: {where_apis(failing)}"
+                          + (f"; {still}" if still else ""),
+                   hint=" ".join(f"Instead of {f['api']}: {f['replacement']}." for f in failing),
                    evidence={"apis": found})
+
+
+def api_costs(ctx: Context, found: dict) -> bool:
+    """A removed API costs the mark when it silently changes what the program does, or
+    when the run stopped at it; one that ran (or that the run never reached) does not."""
+    stopped_at = ((ctx.trace.get("exception") or {}).get("removed_api") or {}).get("api")
+    return bool(found.get("silent")) or found["api"] == stopped_at
+
+
+def where_apis(found: list[dict]) -> str:
+    return "; ".join(f"{f['api']} ({where_in_source(f)})" for f in found)
+
+
+def where_in_source(found: dict) -> str:
+    """'line 12', or 'cell 3, line 2' in a notebook."""
+    return (f"cell {found['cell']}, " if found.get("cell") else "") + f"line {found['line']}"
 
 
 # ---------------------------------------------------------------- execution (run)
@@ -402,24 +431,29 @@ def gap(ctx: Context, params: dict) -> Outcome:
 
 @check("accuracy.threshold", "Measured test accuracy reaches the bar")
 def threshold(ctx: Context, params: dict) -> Outcome:
-    acc = ctx.measured_accuracy
+    m = ctx.measurement or {}
+    fig = trust.figure(ctx, ctx.measurement)
+    acc = fig.accuracy
     if acc is None:
-        detail = (ctx.measurement or {}).get("error", "")
+        detail = m.get("error", "")
         return not_run(ctx) or Outcome(False, "the test accuracy could not be measured" + (f": {detail}" if detail else ""),
-                                       evidence=ctx.measurement or {}, flag=(ctx.measurement or {}).get("review"))
+                                       evidence=m, flag=m.get("review"))
     bar = ctx.rubric.threshold(ctx.data_source, ctx.job.mode)
     score = bar_score(acc, bar, ctx.chance)
-    m = ctx.measurement
     evidence = {"measured": acc, "threshold": bar, "data": ctx.data_source, "mode": ctx.job.mode,
-                "test_images": m.get("n"), "how": m.get("method")}
+                "test_images": m.get("n"), "how": m.get("method"), **fig.evidence}
+    flag = "; ".join(fig.flags) or None
     if not m.get("trained", True):
         return Outcome(False, f"measured {acc:.1%} on an untrained model", score=0.0, evidence=evidence,
-                       hint="train the model before evaluating it")
+                       hint="train the model before evaluating it", flag=flag)
+    if fig.problem:
+        return Outcome(False, f"measured test accuracy {acc:.1%}, but {fig.problem}", score=min(score, 0.5),
+                       hint="train on the training set only, and let the program run to its end", evidence=evidence,
+                       flag=flag)
     if acc >= bar:
-        return Outcome(True, f"measured test accuracy {acc:.1%} ≥ {bar:.0%} on {m.get('n')} test samples",
-                       evidence=evidence)
+        return Outcome(True, f"measured test accuracy {acc:.1%} ≥ {bar:.0%}", evidence=evidence, flag=flag)
     return Outcome(False, f"measured test accuracy {acc:.1%} is below the bar of {bar:.0%}", score=score,
-                   hint="train longer, improve the model, or check the preprocessing", evidence=evidence)
+                   hint="train longer, improve the model, or check the preprocessing", evidence=evidence, flag=flag)
 
 
 def bar_score(acc: float, bar: float, chance: float) -> float:
@@ -427,28 +461,13 @@ def bar_score(acc: float, bar: float, chance: float) -> float:
     return max(0.0, min(1.0, (acc - chance) / (bar - chance))) if bar > chance else float(acc >= bar)
 
 
-def printed_accuracy(stdout: str) -> tuple[float, str] | None:
-    """The last accuracy the program printed itself (not Keras' progress lines)."""
-    last = None
-    for line in stdout.splitlines():
-        if PROGRESS_LINE.search(line):
-            continue
-        for m in PRINTED_ACC.finditer(line):
-            value = float(m.group(1))
-            if m.group(2) == "%" or value > 1:
-                value /= 100
-            if 0 <= value <= 1:
-                last = (value, line.strip()[:120])
-    return last
-
-
 @check("accuracy.printed_matches", "The printed accuracy is what the model achieves")
 def printed_matches(ctx: Context, params: dict) -> Outcome:
-    acc = ctx.measured_accuracy
+    acc = served_accuracy(ctx)
     printed = printed_accuracy(ctx.run.stdout if ctx.run else "")
     if printed is None:
-        return Outcome(True, "the program prints no accuracy of its own")
-    value, line = printed
+        return Outcome(True, "the program prints no test accuracy of its own that can be read unambiguously")
+    value, line = printed.value, printed.line
     if acc is None:
         return Outcome(True, f"prints {value:.2%}; nothing was measured to compare with", evidence={"line": line})
     evidence = {"printed": value, "measured": acc, "line": line}
@@ -457,3 +476,14 @@ def printed_matches(ctx: Context, params: dict) -> Outcome:
                        hint="print the value model.evaluate returns, not a number written by hand",
                        evidence=evidence, flag=f"printed accuracy {value:.2f} differs from measured {acc:.2f}")
     return Outcome(True, f"prints {value:.2%}, measured {acc:.2%}", evidence=evidence)
+
+
+def served_accuracy(ctx: Context) -> float | None:
+    """The model's accuracy on the test images the program itself was served, the ones its
+    printed figure is about (not images it never received): the trusted figure on them,
+    else the probe's measurement."""
+    m = ctx.measurement
+    t = ctx.trusted(m.get("part") if m else None)
+    if t is not None and t.accuracy_served is not None:
+        return t.accuracy_served
+    return m.get("accuracy") if m and m.get("accuracy") is not None else ctx.measured_accuracy

@@ -1,8 +1,9 @@
 """Checks for Program 1 (CIFAR-10 with a. KNN, b. a 3-layer neural network).
 
 The two parts are judged separately: part a from the scikit-learn probe's record
-(trace["estimators"] and the measurement with part "knn"), part b from the PyTorch probe's
-(the torch entries of trace["models"] / trace["fits"] and the measurement with part "net").
+(trace["estimators"] and the measurement with part "knn"), part b from the PyTorch or the
+Keras probe's (trace["models"] / trace["fits"] and the network's measurement: part "net" from
+the PyTorch probe, the Keras probe's model measurement otherwise).
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ PART_A = "part a (KNN)"
 PART_B = "part b (the 3-layer network)"
 
 
+def part_of(m: dict[str, Any]) -> str | None:
+    """A measurement's part: the probe names it, else a model's measurement (Keras) is the network's."""
+    return m.get("part") or ("net" if "model" in m else None)
+
+
 def part_measurement(ctx: Context, part: str) -> dict[str, Any] | None:
-    found = [m for m in ctx.trace.get("measurements", []) if m and m.get("part") == part]
+    found = [m for m in ctx.trace.get("measurements", []) if m and part_of(m) == part]
     return found[-1] if found else None
 
 
@@ -27,15 +33,12 @@ def knn_estimators(ctx: Context) -> list[dict[str, Any]]:
     return [e for e in ctx.trace.get("estimators", []) if e.get("part") == "knn"]
 
 
-def torch_fits(ctx: Context) -> list[dict[str, Any]]:
-    return [f for f in ctx.fits if f.get("framework") == "torch"]
-
-
 def network(ctx: Context) -> dict[str, Any] | None:
-    """The network judged: the measured one, else the last one an optimizer trained."""
+    """The network judged: the measured one, else the last one trained (a torch optimizer or
+    Keras' fit)."""
     m = part_measurement(ctx, "net") or {}
     index = m.get("model")
-    fits = torch_fits(ctx)
+    fits = ctx.fits
     if index is None and fits:
         index = fits[-1].get("model")
     models = ctx.models
@@ -114,39 +117,53 @@ def net_layers(ctx: Context, params: dict) -> Outcome:
         return early
     model = network(ctx)
     if model is None:
-        return Outcome(False, f"{PART_B} is missing: no PyTorch network was given to an optimizer",
-                       hint="part b: build an nn.Module with three nn.Linear layers and train it with torch.optim")
+        return Outcome(False, f"{PART_B} is missing: no network was trained (by a torch.optim optimizer "
+                              "or Keras' fit)",
+                       hint="part b: build a network of three fully-connected layers (nn.Linear, or Keras "
+                            "Dense) and train it")
     want = params.get("fully_connected", 3)
     types = [layer.get("type", "") for layer in model.get("layers", [])]
     fc = [layer for layer in model.get("layers", []) if layer.get("type") in FULLY_CONNECTED]
-    sizes = " → ".join(f"{l['config'].get('in_features', '?')}→{l['config'].get('out_features', '?')}" for l in fc)
+    sizes = " → ".join(layer_size(l) for l in fc)
     evidence = {"layers": " → ".join(types), "fully connected": sizes, "params": model.get("params")}
     conv = [t for t in types if t in CONVOLUTION]
     if conv:
         return Outcome(False, f"{model.get('class')} has convolution layers ({', '.join(conv)}): part b asks for a "
                               "network of fully-connected layers only", score=0.5, evidence=evidence,
-                       hint="part b is a plain 3-layer network: flatten the image and use three nn.Linear layers")
+                       hint="part b is a plain 3-layer network: flatten the image and use three "
+                            "fully-connected layers (nn.Linear or Dense)")
     if len(fc) != want:
         return Outcome(False, f"{model.get('class')} has {len(fc)} fully-connected layer(s), part b asks for {want}",
                        score=0.5 if fc else 0.0, evidence=evidence,
-                       hint="use three nn.Linear layers: input (3072) → hidden → hidden → 10 classes")
-    out = fc[-1]["config"].get("out_features")
+                       hint="use three fully-connected layers (nn.Linear or Dense): input (3072) → hidden → "
+                            "hidden → 10 classes")
+    out = fc[-1]["config"].get("units")
     if out != ctx.rubric.classes:
         return Outcome(False, f"the last layer has {out} outputs; CIFAR-10 has {ctx.rubric.classes} classes",
-                       score=0.5, evidence=evidence, hint="the last nn.Linear needs one output per class (10)")
+                       score=0.5, evidence=evidence, hint="the last layer needs one output per class (10)")
     return Outcome(True, f"{model.get('class')}: {want} fully-connected layers ({sizes})", evidence=evidence)
 
 
-@check("net.trained", "b. The network is trained (its optimizer takes steps)")
+@check("net.trained", "b. The network is trained")
 def net_trained(ctx: Context, params: dict) -> Outcome:
     if (early := stopped_early(ctx)):
         return early
-    fits = torch_fits(ctx)
+    fits = ctx.fits
     if not fits:
-        return Outcome(False, f"{PART_B} is missing: no torch.optim optimizer was created for a network",
-                       hint="part b: create an optimizer over model.parameters() and call optimizer.step() "
-                            "in the training loop")
-    f = max(fits, key=lambda r: r.get("steps", 0))
+        return Outcome(False, f"{PART_B} is missing: no network was trained (no torch.optim optimizer, no "
+                              "Keras fit)",
+                       hint="part b: train the network: optimizer.step() in a PyTorch loop, or model.fit in Keras")
+    f = max(fits, key=progress)
+    if f.get("framework") == "torch":
+        return torch_trained(f)
+    return keras_trained(ctx, f)
+
+
+def progress(fit: dict[str, Any]) -> tuple[int, int]:
+    return fit.get("epochs_run") or 0, fit.get("steps") or 0
+
+
+def torch_trained(f: dict[str, Any]) -> Outcome:
     opt = f.get("optimizer") or {}
     evidence = {"optimizer": opt.get("class"), "learning_rate": opt.get("learning_rate"), "steps": f.get("steps"),
                 "epochs": f.get("epochs_run"), "batches per epoch": f.get("batches_per_epoch")}
@@ -161,6 +178,29 @@ def net_trained(ctx: Context, params: dict) -> Outcome:
                          f"(lr={opt.get('learning_rate')})", evidence=evidence)
 
 
+def keras_trained(ctx: Context, f: dict[str, Any]) -> Outcome:
+    models = ctx.models
+    model = models[f["model"]] if isinstance(f.get("model"), int) and f["model"] < len(models) else {}
+    opt = model.get("optimizer") or {}
+    evidence = {"optimizer": opt.get("class"), "learning_rate": opt.get("learning_rate"),
+                "epochs": f.get("epochs_run"), "epochs requested": f.get("epochs_requested"),
+                "batch size": f.get("batch_size")}
+    if not f.get("epochs_run"):
+        return Outcome(False, "model.fit was called but no epoch finished", evidence=evidence,
+                       hint="see the error above")
+    capped = f" (capped from {f['epochs_requested']} in quick mode)" if f.get("epochs_capped_to") else ""
+    return Outcome(True, f"trained for {f['epochs_run']} epoch(s){capped} with model.fit "
+                         f"({opt.get('class', 'optimizer')}, lr={opt.get('learning_rate')})", evidence=evidence)
+
+
+def layer_size(layer: dict[str, Any]) -> str:
+    """'3072→512' for nn.Linear, '512' for Dense (Keras records the units only)."""
+    config = layer.get("config", {})
+    if "in_features" in config:
+        return f"{config['in_features']}→{config.get('out_features', '?')}"
+    return str(config.get("units", "?"))
+
+
 @check("net.accuracy", "b. The network's measured test accuracy reaches the bar")
 def net_accuracy(ctx: Context, params: dict) -> Outcome:
     if (early := stopped_early(ctx)):
@@ -172,7 +212,8 @@ def net_accuracy(ctx: Context, params: dict) -> Outcome:
         review = "the network was trained but could not be measured: faculty should review" \
             if (m or {}).get("trained") else None
         return Outcome(False, f"the network's accuracy could not be measured: {detail}", evidence=m or {},
-                       hint="train the network on torchvision's CIFAR10 and evaluate it on the test set",
+                       hint="train the network on CIFAR-10 (torchvision.datasets.CIFAR10 or "
+                            "keras.datasets.cifar10) and evaluate it on the test set",
                        flag=review)
     acc = m["accuracy"]
     bar = ctx.rubric.threshold(ctx.data_source, ctx.job.mode)

@@ -8,7 +8,7 @@ from functools import cached_property, lru_cache
 from typing import Any, Callable
 
 from grader.course import ProgramRubric
-from grader.models import Job, RunRecord, StaticReport, Status
+from grader.models import Job, RunRecord, StaticReport, Status, TrustedMeasurement
 from grader.paths import PACKAGE_DIR
 
 
@@ -52,8 +52,18 @@ class Context:
 
     @property
     def measured_accuracy(self) -> float | None:
+        """The trusted figure (measured outside the student's process) when there is one,
+        else the probe's in-process measurement (evidence only: see trusted_problem)."""
         m = self.measurement
+        t = self.trusted(m.get("part") if m else None)
+        if t is not None and t.accuracy is not None:
+            return t.accuracy
         return m.get("accuracy") if m else None
+
+    def trusted(self, part: str | None = None) -> TrustedMeasurement | None:
+        """The trusted re-measurement of the model measured for `part` (None: the only part)."""
+        found = [t for t in (self.run.trusted if self.run else []) if t.part == part]
+        return found[-1] if found else None
 
     @cached_property
     def main_model(self) -> dict[str, Any] | None:

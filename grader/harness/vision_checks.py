@@ -1,11 +1,17 @@
-"""Checks for programs that use a pretrained torchvision model on an image (Programs 2 and
-5): the model and its weights, the head, eval mode, the student's own image, the
-detections, and the final model on the harness's reference image.
+"""Checks for programs that use a pretrained model on an image (Programs 2 and 5): the
+model and its weights, the head, eval mode, the student's own image, the detections, and
+the final model on the harness's reference image.
 
-They read trace["torchvision"] (grader.probe.torchvision_hooks) and
+They read the record of the framework that built the model: trace["torchvision"]
+(grader.probe.torchvision_hooks) or, for `keras.applications` models,
+trace["keras_applications"] (grader.probe.keras_assets), which has the same shape; and
 trace["post_run"]["vision"] (grader.probe.vision). With stand-in weights a prediction means
 nothing, so only what does not depend on the weights is judged: what was built and loaded,
 the shapes, the modes, and whether outputs are well-formed.
+
+A classifier that keeps its pretrained ImageNet head and names the label it predicts
+(`decode_predictions`, or the weights' own category list) classifies the given image as
+the exercise asks: a rubric accepts that with `pretrained_head_ok`.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from grader.harness.registry import Context, Outcome, check
+from grader.probe.keras_assets import APPLICATIONS
+from grader.static import STEP_NAMES, called_names, read_source
 
 
 class Loose(BaseModel):
@@ -65,23 +73,35 @@ class ImageRead(Loose):
     reader: str = ""
 
 
+class Decoded(Loose):
+    index: int  # the arg-max of the scores decoded
+    top: list[list[Any]] = []  # [wnid, name, score] as decode_predictions returned them
+
+
 class VisionTrace(Loose):
+    framework: str = "torchvision"
     version: str | None = None
     weights: list[ServedWeights] = []
     models: list[ModelRecord] = []
     forwards: list[Forward] = []
     forward_calls: int = 0
     images: list[ImageRead] = []
+    decoded: list[Decoded] = []
 
     def calls_of(self, index: int) -> list[Forward]:
         return [f for f in self.forwards if f.model == index]
 
 
 def vision(ctx: Context) -> VisionTrace:
-    return VisionTrace.model_validate(ctx.trace.get("torchvision") or {})
+    """The torchvision record, or the keras.applications one when only Keras built a model."""
+    torchvision = ctx.trace.get("torchvision") or {}
+    keras = ctx.trace.get("keras_applications") or {}
+    if keras.get("models") and not torchvision.get("models"):
+        return VisionTrace.model_validate({**keras, "framework": "keras"})
+    return VisionTrace.model_validate(torchvision)
 
 
-def stopped(ctx: Context, what: str = "building a torchvision model") -> Outcome:
+def stopped(ctx: Context, what: str = "building a pretrained model") -> Outcome:
     if ctx.run is None:
         return Outcome(False, "not run: the submission was rejected")
     if not ctx.trace:
@@ -101,13 +121,13 @@ def main_model(v: VisionTrace, task: str | None = None) -> ModelRecord | None:
 # ---------------------------------------------------------------- model and weights
 
 
-@check("vision.model", "Builds the required torchvision model")
+@check("vision.model", "Builds the required pretrained model")
 def model_built(ctx: Context, params: dict) -> Outcome:
     v = vision(ctx)
     task, factories = params.get("task", "classification"), params.get("factories") or []
     if not v.models:
         if ctx.ran_ok:
-            return Outcome(False, "no model was built with a torchvision.models factory",
+            return Outcome(False, "no model was built with a torchvision.models factory or keras.applications",
                            hint=params.get("hint", "build the model with torchvision.models"))
         return stopped(ctx)
     fitting = [m for m in v.models if m.task == task and (not factories or m.factory in factories)]
@@ -124,7 +144,7 @@ def pretrained(ctx: Context, params: dict) -> Outcome:
     v = vision(ctx)
     model = main_model(v, params.get("task"))
     if model is None:
-        return stopped(ctx) if not ctx.ran_ok else Outcome(False, "no torchvision model was built")
+        return stopped(ctx) if not ctx.ran_ok else Outcome(False, "no pretrained model was built")
     own = [w for w in model.loaded if w.model == params.get("weights_of", w.model)]
     loaded_later = [w for w in v.weights if w.for_model is None]  # torch.load of a known file
     evidence = {"requested": model.requested, "loaded": [w.model_dump() for w in model.loaded + loaded_later]}
@@ -144,7 +164,8 @@ def pretrained(ctx: Context, params: dict) -> Outcome:
 
 @check("vision.head", "The final layer fits the task's classes")
 def head_fits(ctx: Context, params: dict) -> Outcome:
-    model = main_model(vision(ctx), "classification")
+    v = vision(ctx)
+    model = main_model(v, "classification")
     if model is None:
         return stopped(ctx) if not ctx.ran_ok else Outcome(False, "no classification model was built")
     if model.final is None:
@@ -157,10 +178,19 @@ def head_fits(ctx: Context, params: dict) -> Outcome:
     if out == classes and inputs == first.get("in_features"):
         return Outcome(True, f"model.{where} is {head.get('class')}({inputs} → {out}): one output per class",
                        evidence=evidence)
-    fix = f"model.{where} = nn.Linear(model.{where}.in_features, {classes})"
-    if out == first.get("out_features") and not model.final.get("head_replaced"):
+    fix = (f"model.{where} = nn.Linear(model.{where}.in_features, {classes})" if v.framework == "torchvision" else
+           f"a Dense({classes}) layer on the model without its top (include_top=False)")
+    kept = out == first.get("out_features") and not model.final.get("head_replaced")
+    named = label_named(v, model)
+    if kept and params.get("pretrained_head_ok") and model.loaded and named:
+        return Outcome(True, f"keeps the pretrained model's own {out}-class head ({where}) and names the class "
+                             f"it predicts ({named})", evidence=evidence)
+    if kept:
+        also = (" or keep the pretrained head and print the class it names "
+                "(decode_predictions, or the weights' categories)") if params.get("pretrained_head_ok") else ""
         return Outcome(False, f"model.{where} still has {out} outputs (the pretrained model's own classes), "
-                              f"not {classes}: it was not replaced", hint=f"replace it: {fix}", evidence=evidence)
+                              f"not {classes}: it was not replaced", hint=f"replace it: {fix}{also}",
+                       evidence=evidence)
     if inputs != first.get("in_features"):
         return Outcome(False, f"model.{where} takes {inputs} inputs, but the backbone gives {first.get('in_features')}",
                        hint=f"use the backbone's feature count: {fix}", evidence=evidence)
@@ -242,6 +272,15 @@ def prediction_printed(ctx: Context, params: dict) -> Outcome:
     index = calls[-1].output["argmax"][0]
     stdout = ctx.run.stdout if ctx.run else ""
     labels = (model.labels or {}).get("values") or []
+    decoded = next((d for d in reversed(v.decoded) if d.index == index and d.top), None)
+    if decoded is not None:
+        label = str(decoded.top[0][1])
+        if re.search(rf"\b{re.escape(label)}\b", stdout):
+            return Outcome(True, f"the model chose class {index}, and the program printed its name {label!r} "
+                                 "(decode_predictions)", evidence={"index": index, "label": label})
+        return Outcome(False, f"the model chose class {index} ({label!r} by decode_predictions), but the program "
+                              "did not print it", hint="print the decoded class name",
+                       evidence={"index": index, "label": label})
     if labels and index < len(labels):
         label = labels[index]
         if re.search(rf"\b{re.escape(label)}\b", stdout):
@@ -349,7 +388,7 @@ def reference(ctx: Context, params: dict) -> Outcome:
     post, why = reference_results(ctx)
     if post is None:
         return Outcome(False, f"not judged: {why}", hint="make the program run to the end first")
-    classes = int(params.get("classes", ctx.rubric.classes))
+    classes = reference_classes(ctx, post, int(params.get("classes", ctx.rubric.classes)), params)
     problems, said = [], []
     for r in post.get("results", []):
         if r.get("error"):
@@ -371,6 +410,30 @@ def reference(ctx: Context, params: dict) -> Outcome:
     if problems:
         return Outcome(False, "; ".join(problems), hint=params.get("hint", ""), evidence=post)
     return Outcome(True, "; ".join(said) + caveat, evidence={"results": said, "model": post.get("model")})
+
+
+def reference_classes(ctx: Context, post: dict[str, Any], classes: int, params: dict) -> int:
+    """The outputs the final model must give: the task's classes, or the pretrained head's
+    when the rubric accepts a kept head and the program names its labels."""
+    if not params.get("pretrained_head_ok"):
+        return classes
+    v = vision(ctx)
+    model = next((m for m in v.models if m.index == post.get("model")), None)
+    if model is None or model.final is None or model.final.get("head_replaced") or not label_named(v, model):
+        return classes
+    built = (model.built.get("head") or {}).get("out_features")
+    return built if built and (model.final.get("head") or {}).get("out_features") == built else classes
+
+
+def label_named(v: VisionTrace, model: ModelRecord) -> str:
+    """How the program names the class a kept pretrained head predicts ("" when it does not):
+    decode_predictions on its scores, or a list of names that fits every output."""
+    outputs = ((model.final or {}).get("head") or {}).get("out_features")
+    if v.decoded:
+        return "decode_predictions"
+    if model.labels and outputs and len(model.labels.get("values") or []) >= min(outputs, 100):
+        return f"the list {model.labels.get('name')}"
+    return ""
 
 
 def iou(a: list[float], b: list[float]) -> float:
@@ -402,3 +465,53 @@ def known_objects(ctx: Context, params: dict) -> Outcome:
             found += any(iou(obj["box"], box) >= threshold for box in det.get("boxes", []))
     return Outcome(found == total, f"{found} of {total} known object(s) found with IoU ≥ {threshold}",
                    score=found / total, evidence={"found": found, "total": total})
+
+
+# ---------------------------------------------------------------- steps, either framework
+
+
+# What a Keras program of this kind calls for each step (a keras.applications model).
+KERAS_STEPS: dict[str, set[str]] = {
+    "build_model": set(APPLICATIONS) | {"Sequential", "Model"},
+    "read_image": {"load_img", "open", "imread", "image_dataset_from_directory"},
+    "preprocess": {"preprocess_input", "img_to_array", "resize", "Rescaling", "Resizing"},
+    "predict": {"predict", "predict_on_batch"},
+}
+KERAS_STEP_NAMES = {"build_model": "build the pretrained model (keras.applications)", "read_image": "read the image",
+                    "preprocess": "prepare the image for the model (img_to_array, preprocess_input)",
+                    "predict": "predict with the model (model.predict)"}
+KERAS_IMPORTS = {"keras", "tensorflow", "tf_keras"}
+
+
+def keras_program(ctx: Context) -> bool:
+    imports = set(ctx.static.imports)
+    return bool(imports & KERAS_IMPORTS) and not imports & {"torch", "torchvision"}
+
+
+@check("vision.steps", "The program has the required steps")
+def vision_steps(ctx: Context, params: dict) -> Outcome:
+    """The rubric's required steps for a torchvision program; for a Keras one, the same
+    steps in Keras' terms (a keras.applications model, its preprocess_input, predict)."""
+    if not ctx.static.parses:
+        return Outcome(False, "could not look for the steps: the program does not parse", score=0.0)
+    if keras_program(ctx):
+        present = keras_steps(ctx)
+        names = KERAS_STEP_NAMES
+    else:
+        present, names = ctx.static.steps, STEP_NAMES
+    missing = [names.get(s, s) for s, ok in present.items() if not ok]
+    if not missing:
+        return Outcome(True, "all steps present: " + ", ".join(names.get(s, s) for s in present), evidence=present)
+    return Outcome(False, "missing: " + ", ".join(missing), score=sum(present.values()) / max(1, len(present)),
+                   hint="the program does each of: " + ", ".join(names.get(s, s) for s in present), evidence=present)
+
+
+def keras_steps(ctx: Context) -> dict[str, bool]:
+    import ast
+
+    entry = ctx.job.folder / ctx.job.entry if ctx.job.entry else None
+    try:
+        calls = called_names(ast.parse(read_source(entry)[0])) if entry else set()
+    except Exception:  # unreadable here: the writeup's parse check says so
+        calls = set()
+    return {step: bool(names & calls) for step, names in KERAS_STEPS.items()}

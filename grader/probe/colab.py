@@ -3,7 +3,12 @@
 * `from google.colab import drive; drive.mount(...)` succeeds and mounts nothing;
 * `google.colab.patches.cv2_imshow(img)` keeps the image as an artifact picture;
 * a path under /content/drive/MyDrive/… (or /content/…) that does not exist resolves to
-  the file of the same name in the student's submission folder.
+  the file of the same name in the student's submission folder;
+* `google.colab.files.upload()` returns the submission's own files ({name: bytes}, the
+  program itself left out), as if the student had picked them: the photo they uploaded
+  in Colab is in the submission;
+* `google.colab.files.download(path)` keeps the file as an artifact (a picture is shown
+  with the figures).
 
 Each use is noted in the trace so that the report can say what was done for the student.
 """
@@ -23,8 +28,14 @@ from grader.probe.trace import Trace
 COLAB_ROOTS = ("/content/drive/MyDrive/", "/content/drive/My Drive/", "/content/")
 
 
+UPLOAD_MAX_BYTES = 50 * 2**20  # files.upload() returns no more than this, in all
+PROGRAM_SUFFIXES = (".py", ".ipynb")
+PICTURES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
+
+
 def install(submission: Path, artifacts: Path, trace: Trace) -> None:
     _install_modules(artifacts, trace)
+    _install_files(submission, artifacts, trace)
     _install_paths(submission, trace)
 
 
@@ -66,6 +77,64 @@ def _install_modules(artifacts: Path, trace: Trace) -> None:
     google.colab = colab
     sys.modules.update({"google": google, "google.colab": colab, "google.colab.drive": drive,
                         "google.colab.patches": patches})
+
+
+def _install_files(submission: Path, artifacts: Path, trace: Trace) -> None:
+    files = types.ModuleType("google.colab.files")
+
+    def upload(*args, **kwargs) -> dict[str, bytes]:
+        uploaded = submission_files(submission)
+        names = ", ".join(uploaded) or "none"
+        trace.note(f"files.upload() returned the submission's own files: {names}")
+        trace.save()
+        for name in uploaded:
+            print(f"Saving {name} to {name}")
+        return uploaded
+
+    def download(filename: str) -> None:
+        keep_download(Path(filename), artifacts, trace)
+
+    files.upload, files.download = upload, download
+    sys.modules["google.colab"].files = files
+    sys.modules["google.colab.files"] = files
+
+
+def submission_files(submission: Path) -> dict[str, bytes]:
+    """The submission's files at its top level, the program itself and hidden files left out."""
+    out: dict[str, bytes] = {}
+    total = 0
+    for path in sorted(submission.iterdir()):
+        if (path.name.startswith(".") or not path.is_file() or path.is_symlink()
+                or path.suffix.lower() in PROGRAM_SUFFIXES):
+            continue
+        size = path.stat().st_size
+        if total + size > UPLOAD_MAX_BYTES:
+            break
+        out[path.name] = path.read_bytes()
+        total += size
+    return out
+
+
+def keep_download(path: Path, artifacts: Path, trace: Trace) -> None:
+    """files.download(path): the file is kept as an artifact named download_<name>."""
+    import shutil
+
+    if not path.is_file():
+        raise FileNotFoundError(f"Cannot find file: {path}")  # as Colab says it
+    name = f"download_{path.name}"
+    try:
+        shutil.copyfile(path, artifacts / name)
+    except OSError as e:
+        trace.note(f"files.download({path.name}) could not be kept: {e}")
+        trace.save()
+        return
+    downloads = trace.data.setdefault("downloads", [])
+    if name not in downloads:
+        downloads.append(name)
+    if path.suffix.lower() in PICTURES and name not in trace["figures"]:
+        trace["figures"].append(name)
+    trace.note(f"files.download({path.name}) was kept as {name}")
+    trace.save()
 
 
 def _install_paths(submission: Path, trace: Trace) -> None:

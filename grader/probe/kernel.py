@@ -19,6 +19,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+from grader.probe.notebook import read_notebook
 from grader.probe.removed_api import explain_error
 from grader.probe.trace import Trace
 
@@ -67,7 +68,7 @@ def run_notebook(config_path: str) -> int:
     config = json.loads(Path(config_path).read_text())
     entry = Path(config["entry"]).resolve()
     artifacts = Path(config["artifacts_dir"])
-    nb = nbformat.read(entry, as_version=4)
+    nb = read_notebook(entry)  # older formats (nbformat 3) upgraded, as static analysis reads them
     skipped = skip_shell_lines(nb)
     cell_timeout = config.get("cell_timeout_s") or None
     loopback_up()

@@ -23,7 +23,7 @@ def pick_model(probe) -> tuple[int | None, bool]:
     evaluated = [e["model"] for e in probe.trace["evaluations"]]
     if evaluated:
         return evaluated[-1], False
-    return (len(probe.models) - 1, False) if probe.models else (None, False)
+    return (max(probe.models), False) if probe.models else (None, False)
 
 
 def infer_scaling(fit_x: Any, raw_train: np.ndarray) -> tuple[float, float] | None:
@@ -75,6 +75,8 @@ def measure(probe) -> dict[str, Any] | None:
     except Exception as e:
         result["error"] = f"the model could not predict on the test set: {type(e).__name__}: {e}"[:500]
         return result
+    probe.measured = {"model": mid, "framework": "keras", "object": model, "inputs": x, "raw": served.x_test,
+                      "dataset": name}  # for the export to the trusted re-measurement
     labels = np.asarray(served.y_test).reshape(-1).astype(np.int64)
     predicted = predictions_to_labels(pred)
     result["accuracy"] = round(float((predicted == labels).mean()), 6)

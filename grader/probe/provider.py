@@ -199,18 +199,24 @@ def _read_real(name: str, path: Path) -> dict[str, np.ndarray]:
 def _stratified(x: np.ndarray, y: np.ndarray, n: int, seed: int, name: str, split: int,
                 classes: int = NUM_CLASSES):
     """A deterministic subset with (as far as the data allows) equal count per class."""
+    chosen = _stratified_index(y, n, seed, name, split, classes)
+    return (x, y) if chosen is None else (x[chosen], y[chosen])
+
+
+def _stratified_index(y: np.ndarray, n: int, seed: int, name: str, split: int,
+                      classes: int = NUM_CLASSES) -> np.ndarray | None:
+    """The rows `_stratified` picks, in its order; None when it takes them all."""
     n = max(0, int(n))
     flat = y.reshape(-1)
     if n >= len(flat):
-        return x, y
+        return None
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), _code(name), split, 7]))
     picks = []
     for c, k in enumerate(_per_class(n, classes)):
         idx = np.flatnonzero(flat == c)
         picks.append(idx[rng.permutation(len(idx))[:k]])
     chosen = np.concatenate(picks)
-    chosen = chosen[rng.permutation(len(chosen))]  # interleave classes, like the real sets
-    return x[chosen], y[chosen]
+    return chosen[rng.permutation(len(chosen))]  # interleave classes, like the real sets
 
 
 def _per_class(n: int, classes: int = NUM_CLASSES) -> list[int]:
@@ -771,3 +777,25 @@ def openml_table(served: Served, table: str) -> tuple[np.ndarray, np.ndarray]:
     if rows is not None and not served.quick:
         x, y = x[:rows], y[:rows]
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2).reshape(len(x), -1)), y
+
+
+# ------------------------------------------------------------- images the program never saw
+
+
+def unseen_test(name: str, n: int, *, cache_dir: str | os.PathLike, quick: bool, quick_test: int,
+                seed: int, served_seed: int = 0) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """Up to ``n`` test samples of ``name`` that a program served with ``served_seed`` never
+    received, for the trusted re-measurement: (x, y, where they come from). Staged real data:
+    test images outside the quick subset; None in a full run (every test image is served).
+    Stand-in: fresh samples from the same generator, drawn with ``seed`` (keep it secret)."""
+    real_path = Path(cache_dir) / "datasets" / f"{name}.npz"
+    if real_path.is_file():
+        arrays = _read_real(name, real_path)
+        served = _stratified_index(arrays["y_test"], quick_test, served_seed, name, 2) if quick else None
+        if served is None:
+            return None
+        rest = np.setdiff1d(np.arange(len(arrays["y_test"])), served)
+        pick = np.random.default_rng(seed).permutation(rest)[:n]
+        return arrays["x_test"][pick], arrays["y_test"][pick], "real test images outside the quick subset"
+    x, y = _standin(name, n, seed, split=3, quick=quick)
+    return x, y, "fresh stand-in samples, drawn with a seed the program never saw"

@@ -11,6 +11,9 @@ import re
 
 # name: shown to the student; pattern: found in source; error: matched against the
 # text of the exception Keras 3 raises; replacement: what to write instead.
+# silent: the API runs but does something else than the student meant (always a fault);
+# the others are faults only where they fail (the run stopped at them): where they still
+# run (tf.keras keeps ImageDataGenerator and Tokenizer for old code), they are a hint.
 REMOVED_APIS: list[dict[str, str]] = [
     {
         "api": "optimizer argument lr= (e.g. keras.optimizers.Adam(lr=0.001))",
@@ -18,6 +21,7 @@ REMOVED_APIS: list[dict[str, str]] = [
         "error": r"Argument\(s\) not recognized: \{'lr'",
         "replacement": "learning_rate= (keras.optimizers.Adam(learning_rate=0.001)); "
                        "tf-keras accepts lr= but ignores it and trains with the default rate",
+        "silent": True,
     },
     {
         "api": "keras.preprocessing.image.ImageDataGenerator (deprecated; Keras 3's own keras package has none)",
@@ -69,13 +73,15 @@ REMOVED_APIS: list[dict[str, str]] = [
 
 
 def find_in_source(source: str) -> list[dict[str, object]]:
-    """Each removed API used in the source, with the first line it appears on."""
+    """Each removed API used in the source, with the first line it appears on and whether
+    it silently does something else (`silent`)."""
     found = []
     for entry in REMOVED_APIS:
         m = re.search(entry["pattern"], source)
         if m:
             line = source.count("\n", 0, m.start()) + 1
-            found.append({"api": entry["api"], "replacement": entry["replacement"], "line": line})
+            found.append({"api": entry["api"], "replacement": entry["replacement"], "line": line,
+                          "silent": bool(entry.get("silent"))})
     return found
 
 

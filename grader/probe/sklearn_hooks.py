@@ -13,8 +13,11 @@ exactly; afterwards measures the last fitted estimator itself.
 
 How the measurement finds the true labels of the rows the program scored on, in order:
 the rows' own pixels when nobody scaled them (matched against the OpenML table and the
-served images, flattened channels last or first); else the part of the recorded split
-with that many rows (scaling keeps the row order). Accuracy is the estimator's predictions
+served images, flattened channels last or first); rows that were scaled, normalised or
+standardised, from whichever loader served them (the served test or training images in
+order under one affine map per feature, or in any order under an increasing map per
+channel, flattened channels last or first); else the part of the recorded split with that
+many rows (scaling keeps the row order). Accuracy is the estimator's predictions
 on the program's own X_test against those canonical labels; the labels the program passed
 are compared with them ("labels_agree"). A split of arrays that were not the served table
 in served order is used only where the program's labels mostly agree with it. Rows that
@@ -351,6 +354,11 @@ class SklearnProbe:
             rows = content_rows(x, pixels)
             if rows is not None:
                 return labels[rows], f"rows matched by their pixels in {name}", True
+        for images, labels, name in self.served_images(x):
+            found = normalised_rows(x, images)
+            if found is not None:
+                rows, how = found
+                return labels[rows], f"rows matched to {name} ({how})", True
         part = self.split_part(X)
         if part is not None:
             trusted = bool(self.split["in_served_order"])
@@ -374,6 +382,139 @@ class SklearnProbe:
         if images.ndim == 4:
             yield images.transpose(0, 3, 1, 2).reshape(len(images), -1), labels, \
                 f"the served {self.dataset} images (channels first)"
+
+
+    def served_images(self, x: np.ndarray):
+        """The served images (test set, then training set) for rows that are no longer raw
+        pixels: scaled, normalised or standardised, from any loader of the dataset."""
+        if looks_raw(x) or x.ndim != 2 or x.dtype.kind not in "iuf" or self.dataset not in provider.SPECS:
+            return
+        served = self.load_served(self.dataset)
+        for images, labels, split in ((served.x_test, served.y_test, "test"),
+                                      (served.x_train, served.y_train, "training")):
+            if images.dtype == np.uint8 and images.ndim in (3, 4):
+                yield images, np.asarray(labels).reshape(-1).astype(np.int64), f"the served {self.dataset} {split} images"
+
+
+# ---------------------------------------------------------------- normalised rows
+# A program may scale (/255), normalise per channel (torchvision's Normalize) or standardise
+# per feature (StandardScaler) before the KNN, and flatten channels last (NumPy, Keras) or
+# channels first (torch tensors). Such rows are found among the served images in two ways:
+# in served order (any affine map per feature), or in any order (any increasing map per
+# channel: a pixel's rank among the pixels of its channel in its image does not change).
+
+LAYOUTS = ("channels last", "channels first")
+AFFINE_SAMPLE = 256  # rows the per-feature affine map is fitted on
+SIGNATURE_PIXELS = 128  # pixels per channel in an image's rank signature
+AMBIGUOUS = -1
+
+
+def normalised_rows(x: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, str] | None:
+    """(indices of x's rows among the images, how) when every row is a transformed image."""
+    if x.shape[1] != images[0].size or not len(x):
+        return None
+    layout = affine_in_order(x, images)
+    if layout is not None:
+        return np.arange(len(x)), f"in order, one affine map per feature, flattened {layout}"
+    for layout in LAYOUTS if images.ndim == 4 else LAYOUTS[:1]:
+        rows = rank_matched(x, images, layout)
+        if rows is not None:
+            return rows, f"any order, by each channel's pixel ranks, flattened {layout}"
+    return None
+
+
+def flat(images: np.ndarray, layout: str) -> np.ndarray:
+    """Images (N, H, W[, C]) as rows, channels last or channels first."""
+    if images.ndim == 4 and layout == "channels first":
+        images = images.transpose(0, 3, 1, 2)
+    return images.reshape(len(images), -1)
+
+
+def affine_in_order(x: np.ndarray, images: np.ndarray) -> str | None:
+    """The layout in which x's rows are the first len(x) images in order, each feature under
+    one affine map (x = a*pixel + b, a != 0), else None."""
+    n = len(x)
+    if n > len(images):
+        return None
+    sample = np.unique(np.linspace(0, n - 1, min(n, AFFINE_SAMPLE)).astype(np.int64))
+    for layout in LAYOUTS if images.ndim == 4 else LAYOUTS[:1]:
+        fit = affine_fit(x[sample].astype(np.float64), flat(images[sample], layout).astype(np.float64))
+        if fit is not None and affine_holds(x, images, layout, *fit):
+            return layout
+    return None
+
+
+def affine_fit(xs: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Per feature a, b with xs = a*raw + b to within a quarter of a pixel level, and which
+    features vary (only those are checked); None when there is no such map."""
+    rc, xc = raw - raw.mean(0), xs - xs.mean(0)
+    var = (rc ** 2).sum(0)
+    varying = var > 0
+    if varying.mean() < 0.5:
+        return None
+    a = np.where(varying, (rc * xc).sum(0) / np.where(varying, var, 1.0), 0.0)
+    if not np.all(np.abs(a[varying]) > 0):
+        return None
+    b = xs.mean(0) - a * raw.mean(0)
+    if not within_a_level(xs, raw, a, b, varying):
+        return None
+    return a, b, varying
+
+
+def within_a_level(xs: np.ndarray, raw: np.ndarray, a: np.ndarray, b: np.ndarray, varying: np.ndarray) -> bool:
+    err = np.abs(xs - (a * raw + b))[:, varying]
+    return bool(np.all(err < 0.25 * np.abs(a[varying])))
+
+
+def affine_holds(x: np.ndarray, images: np.ndarray, layout: str, a, b, varying, chunk: int = 2000) -> bool:
+    """The fitted map holds for every row, not only the sample it was fitted on."""
+    for start in range(0, len(x), chunk):
+        raw = flat(images[start:start + chunk], layout).astype(np.float64)
+        if not within_a_level(x[start:start + chunk].astype(np.float64), raw, a, b, varying):
+            return False
+    return True
+
+
+def channel_pixels(rows: np.ndarray, channels: int, layout: str) -> np.ndarray:
+    """(N, C, K): K pixels spread over the image, per channel, from rows in a layout."""
+    n = len(rows)
+    pixels = rows.shape[1] // channels
+    picked = np.unique(np.linspace(0, pixels - 1, min(pixels, SIGNATURE_PIXELS)).astype(np.int64))
+    if layout == "channels first":
+        return rows.reshape(n, channels, pixels)[:, :, picked]
+    return rows.reshape(n, pixels, channels)[:, picked, :].transpose(0, 2, 1)
+
+
+def dense_ranks(v: np.ndarray) -> np.ndarray:
+    """Each value's rank among the distinct values of its last axis (ties share a rank)."""
+    order = np.argsort(v, axis=-1, kind="stable")
+    ordered = np.take_along_axis(v, order, -1)
+    rises = np.diff(ordered, axis=-1) > 0
+    steps = np.concatenate([np.zeros(rises.shape[:-1] + (1,), np.int16), rises.astype(np.int16)], -1).cumsum(-1)
+    ranks = np.empty_like(steps)
+    np.put_along_axis(ranks, order, steps, -1)
+    return ranks
+
+
+def signatures(rows: np.ndarray, channels: int, layout: str, chunk: int = 5000) -> list[bytes]:
+    out: list[bytes] = []
+    for start in range(0, len(rows), chunk):
+        ranks = dense_ranks(channel_pixels(rows[start:start + chunk], channels, layout)).astype(np.uint8)
+        out.extend(r.tobytes() for r in ranks.reshape(len(ranks), -1))
+    return out
+
+
+def rank_matched(x: np.ndarray, images: np.ndarray, layout: str) -> np.ndarray | None:
+    """Indices of x's rows among the images, matched by rank signatures, or None when a row
+    has no image or more than one (e.g. blank images)."""
+    channels = images.shape[-1] if images.ndim == 4 else 1
+    index: dict[bytes, int] = {}
+    for i, sig in enumerate(signatures(flat(images, "channels last"), channels, "channels last")):
+        index[sig] = AMBIGUOUS if sig in index else i
+    rows = [index.get(sig) for sig in signatures(x, channels, layout)]
+    if any(r is None or r == AMBIGUOUS for r in rows):
+        return None
+    return np.asarray(rows)
 
 
 # ---------------------------------------------------------------- helpers

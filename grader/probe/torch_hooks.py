@@ -1,4 +1,5 @@
-"""Instrumentation of PyTorch (and torchvision's datasets) installed before the student's code.
+"""Instrumentation of PyTorch (and torchvision's datasets), installed when the program imports
+torch (torchvision's datasets when it imports torchvision).
 
 A PyTorch program has no fit(): training is the student's own loop. The probe sees it
 through three hooks that leave the loop unchanged:
@@ -37,6 +38,7 @@ is measured on the served test images put through the student's own test-set tra
 from __future__ import annotations
 
 import functools
+import sys
 import weakref
 from typing import Any
 
@@ -94,7 +96,7 @@ class TorchProbe:
         self.epochs_cap = epochs_cap
         self.phase = IDLE
         self.modules: weakref.WeakSet = weakref.WeakSet()
-        self.models: list[Any] = []  # strong refs, index = model id in trace["models"]
+        self.models: dict[int, Any] = {}  # strong refs by model id (index in trace["models"])
         self.trainings: dict[int, Training] = {}  # id(optimizer) -> its training
         self.optimizers: list[Any] = []  # strong refs: ids stay unique
         self.datasets: list[Any] = []  # served torchvision datasets, in creation order
@@ -109,6 +111,7 @@ class TorchProbe:
         self.eval_elements = 0
         self.watch_eval = True  # off while the probe itself predicts
         self.last_loss_fn: str | None = None  # grad_fn of the last loss backpropagated
+        self.torchvision_served = False  # its datasets are served once the program imports torchvision
 
     # ------------------------------------------------------------ installation
 
@@ -135,8 +138,15 @@ class TorchProbe:
         self._wrap(torch.Tensor, "backward", self._backward)
         self._wrap(DataLoader, "__iter__", self._loader_iter)
         self._wrap(_BaseDataLoaderIter, "__next__", self._loader_next)
-        self._serve_torchvision()
         self._watch_imdb()
+        tv = sys.modules.get("torchvision")  # torch is imported by torchvision's own import
+        if tv is not None and not getattr(tv.__spec__, "_initializing", False):
+            self._serve_torchvision()
+
+    def on_import(self, name: str) -> None:
+        """The session tells each installed probe which framework the program has just imported."""
+        if name == "torchvision":
+            self._serve_torchvision()
 
     @staticmethod
     def _wrap(cls: type, name: str, make) -> None:
@@ -160,6 +170,9 @@ class TorchProbe:
         provider.imdb_load_data = imdb_load_data
 
     def _serve_torchvision(self) -> None:
+        if self.torchvision_served:
+            return
+        self.torchvision_served = True
         try:
             import torchvision
             import torchvision.datasets as tvd
@@ -255,13 +268,14 @@ class TorchProbe:
         return best
 
     def model_id(self, model: Any) -> int:
-        for i, m in enumerate(self.models):
+        """The model's index in trace["models"], which every framework's probe shares."""
+        for i, m in self.models.items():
             if m is model:
                 return i
-        self.models.append(model)
-        self.trace["models"].append({"id": len(self.models) - 1, "class": type(model).__name__,
-                                     "framework": "torch"})
-        return len(self.models) - 1
+        mid = len(self.trace["models"])
+        self.models[mid] = model
+        self.trace["models"].append({"id": mid, "class": type(model).__name__, "framework": "torch"})
+        return mid
 
     def describe(self, model: Any) -> None:
         entry = self.trace["models"][self.model_id(model)]
@@ -316,6 +330,8 @@ class TorchProbe:
                 training.record["loss_fn"] = self.last_loss_fn  # e.g. NllLossBackward0: CrossEntropyLoss
             if training.on_step(self.pending) or training.record["steps"] == 1:
                 self.trace.save()
+            if self.budget is not None:
+                self.budget.start()  # quick mode's training clock runs from the first step
         except Exception as e:  # never break the student's training step
             self.trace.note(f"torch probe: a step was not recorded ({type(e).__name__}: {e})"[:300])
 
@@ -357,6 +373,8 @@ class TorchProbe:
         probe = self
 
         def __next__(it):
+            if probe.stop_for_budget(it):
+                raise StopIteration
             if getattr(it, "_grader_served", 0) and it._grader_limit is None and probe.capped_stepped(it):
                 it._grader_limit = 1  # a fresh loader, but a training that already ran its cap
             limit = getattr(it, "_grader_limit", None)
@@ -382,6 +400,33 @@ class TorchProbe:
         before = it._grader_steps
         return any(t.record.get("epochs_capped_to") and t.record["steps"] > before.get(key, 0)
                    for key, t in self.trainings.items())
+
+    @functools.cached_property
+    def budget(self) -> Any:
+        """Quick mode's training-time budget (grader/probe/budget.py), or None."""
+        from grader.probe.budget import from_session
+
+        return from_session() if self.epochs_cap else None
+
+    def stop_for_budget(self, it: Any) -> bool:
+        """Quick mode: once the training-time budget is used, the training pass under way
+        ends after the batch that finished (it counts as an epoch: what was learned is kept)
+        and every later pass in which the optimizer steps serves one batch, as after the
+        epoch cap. True when this pass ends here."""
+        if (self.budget is None or not getattr(it, "_grader_served", 0) or it._grader_limit is not None
+                or getattr(it, "_grader_ended", True) or not self.budget.spent()):
+            return False
+        stepped = [t for key, t in self.trainings.items() if t.record["steps"] > it._grader_steps.get(key, 0)]
+        if not stepped or any(t.record.get("epochs_capped_to") for t in stepped):
+            return False  # not a training pass, or one the epoch cap already bounds
+        self.end_pass(it)
+        for training in stepped:
+            epochs = training.record["epochs_run"]
+            training.record["epochs_capped_to"] = epochs
+            training.record["stopped_by_budget"] = self.budget.stop_record(epochs, it._grader_served)
+            training.record["cap"] = self.budget.cap_message(epochs, it._grader_served)
+        self.trace.save()
+        return True
 
     def end_pass(self, it: Any) -> None:
         """A pass over a loader ended: an epoch for every optimizer that stepped during it."""
@@ -434,7 +479,7 @@ class TorchProbe:
             if not training.record["history"].get("loss") and training.record["loss_windows"]["loss"]:
                 training.record["history"]["loss"] = list(training.record["loss_windows"]["loss"])
                 training.record["history_unit"] = f"{WINDOW} optimizer steps (no DataLoader pass seen)"
-        for model in self.models:
+        for model in self.models.values():
             self.describe(model)
         self.trace.save()
         self.watch_eval = False
@@ -480,10 +525,20 @@ def layer_config(module: Any) -> dict[str, Any]:
     return config
 
 
+RECURRENT = ("RNN", "LSTM", "GRU")
+
+
 def describe_module(name: str, module: Any) -> dict[str, Any]:
+    """A leaf module as the Keras probe describes a layer. A bidirectional nn.LSTM (GRU, RNN)
+    is what Keras writes Bidirectional(LSTM(...)): it is described so (type Bidirectional,
+    wrapping LSTM), its own class kept as `module`, so one rubric requirement covers both."""
     params = sum(p.numel() for p in module.parameters(recurse=False) if not is_lazy(p))
-    return {"type": type(module).__name__, "name": name, "config": layer_config(module), "params": params,
-            "trainable_output": type(module).__name__ == "Linear"}
+    kind = type(module).__name__
+    info = {"type": kind, "name": name, "config": layer_config(module), "params": params,
+            "trainable_output": kind == "Linear"}
+    if kind in RECURRENT and getattr(module, "bidirectional", False) is True:
+        info.update(type="Bidirectional", wraps=kind, module=kind)
+    return info
 
 
 def module_tree(module: Any, depth: int = 0) -> dict[str, Any]:
@@ -537,6 +592,8 @@ def measure(probe: TorchProbe) -> dict[str, Any] | None:
     except Exception as e:
         result["error"] = f"the model could not predict on the test set: {type(e).__name__}: {e}"[:500]
         return result
+    probe.measured = {"model": mid, "part": "net", "framework": "torch", "object": model, "inputs": x,
+                      "raw": served.x_test, "dataset": name}  # for the export to the trusted re-measurement
     predicted = predictions_to_labels(pred)
     result["accuracy"] = round(float((predicted == labels).mean()), 6)
     result["predicted_class_share"] = np.bincount(predicted, minlength=10).tolist()

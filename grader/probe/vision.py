@@ -1,5 +1,5 @@
-"""Post-run step `vision`: the student's final torchvision model on the harness's own
-reference images.
+"""Post-run step `vision`: the student's final torchvision model (or keras.applications
+model, see grader.probe.keras_assets) on the harness's own reference images.
 
 The rubric's `probe: {vision: {images: [...]}}` names the images. Each is either
 
@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from grader.probe import keras_assets
 from grader.probe.torchvision_hooks import TorchvisionProbe, describe_detections, describe_output
 
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
@@ -30,6 +31,8 @@ IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 def after_run(session, params: dict[str, Any]) -> dict[str, Any]:
     probe = next((p for p in session.probes if isinstance(p, TorchvisionProbe)), None)
+    if (probe is None or not probe.models) and keras_assets.ACTIVE is not None and keras_assets.ACTIVE.models:
+        return keras_assets.ACTIVE.reference(session, params)  # a keras.applications model
     if probe is None or not probe.models:
         return {"error": "no torchvision model was built, so there is nothing to run on the reference images"}
     index = final_model(probe)

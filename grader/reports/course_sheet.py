@@ -145,7 +145,8 @@ def class_pictures(summary: ClassSummary) -> list[dict[str, str]]:
         FigureCanvasAgg(fig)
         axes = fig.subplots(rows, cols, squeeze=False)
         for ax, d in zip(axes.flat, dists):
-            _hist(ax, d.totals, d.max, f"Program {d.program} (n={len(d.totals)}, of {format_mark(d.max)})")
+            missing = f", {d.not_submitted} missing" if d.not_submitted else ""
+            _hist(ax, d.totals, d.max, f"Program {d.program} (n={len(d.totals)}{missing}, of {format_mark(d.max)})")
         for ax in list(axes.flat)[len(dists):]:
             ax.set_visible(False)
         fig.tight_layout()
@@ -153,8 +154,8 @@ def class_pictures(summary: ClassSummary) -> list[dict[str, str]]:
             "src": _png(fig),
             "alt": "Histograms of the weekly entry totals, one per program: "
                    + "; ".join(f"program {d.program}: {len(d.totals)} graded" for d in dists),
-            "caption": "Weekly entry totals per program (marks entered so far; entries with a pending "
-                       "Viva count what is entered).",
+            "caption": "Weekly entry totals per program of the work submitted (marks entered so far; entries "
+                       "with a pending Viva count what is entered; missing work is counted apart).",
         })
     fig = Figure(figsize=(7.6, 2.6), dpi=100)
     FigureCanvasAgg(fig)
@@ -196,12 +197,15 @@ def class_report_html(summary: ClassSummary, out_dir: Path, pictures: list[dict[
                          "href": _href(course_sheet_relpath(s.usn), page_rel, out_dir)})
     keys = [(c.key, c.name, c.max) for c in summary.students[0].cie_components] if summary.students else []
     stats = [{"name": f"Program {d.program}" + (f": {d.title}" if d.title else ""),
-              "of": d.max, **_stats(d.totals), "pending": d.pending, "missing": d.missing}
+              "of": d.max, **_stats(d.totals), "pending": d.pending, "missing": d.missing,
+              "not_submitted": d.not_submitted, "failed": d.failed}
              for d in summary.distributions]
     stats.append({"name": "CIE", "of": summary.cie_max, **_stats([s.cie for s in summary.students]),
-                  "pending": sum(1 for s in summary.students if s.cie_provisional), "missing": 0})
+                  "pending": sum(1 for s in summary.students if s.cie_provisional), "missing": 0,
+                  "not_submitted": "", "failed": ""})
     stats.append({"name": "SEE (scaled)", "of": summary.see_max, **_stats([s.see for s in summary.students]),
-                  "pending": sum(1 for s in summary.students if s.see_provisional), "missing": 0})
+                  "pending": sum(1 for s in summary.students if s.see_provisional), "missing": 0,
+                  "not_submitted": "", "failed": ""})
     flagged = [{"f": f, "href": _href(f.sheet, page_rel, out_dir)} for f in summary.flagged]
     below = [{"s": s, "href": _href(course_sheet_relpath(s.usn), page_rel, out_dir)}
              for s in summary.below_pass_line]

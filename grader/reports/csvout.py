@@ -80,7 +80,7 @@ def _row(result: GradeResult) -> list[str]:
         str(result.program),
         result.assessment,
         result.mode,
-        result.status.value,
+        result.outcome,  # "missing" where no file was submitted
         format_mark(marks.get("writeup")),
         format_mark(marks.get("execution")),
         format_mark(marks.get("viva")),

@@ -47,6 +47,7 @@ LIMIT_LABELS = {
     "test_samples": "test samples",
     "test_subset": "test samples",
     "timeout_s": "time limit (s)",
+    "train_budget_s": "training capped at (s)",
     "memory_mb": "memory limit (MB)",
 }
 
@@ -361,7 +362,7 @@ def _static(result: GradeResult) -> dict[str, Any] | None:
             continue
         text = f"{item.get('api', '?')}"
         if item.get("line") is not None:
-            text += f" (line {item['line']})"
+            text += f" ({'cell ' + str(item['cell']) + ', ' if item.get('cell') else ''}line {item['line']})"
         if item.get("replacement"):
             text += f": use {item['replacement']}"
         removed.append(text)
@@ -524,13 +525,13 @@ def write_index(results: list[GradeResult], out_dir: Path, *, title: str = "") -
             "name": r.name,
             "program": r.program,
             "mode": r.mode,
-            "status": r.status.value,
+            "status": r.outcome,
             "status_message": r.status_message,
             "status_short": compact(r.status_message, limit=80),
-            "writeup": _mark_cell(r, "writeup"),
-            "execution": _mark_cell(r, "execution"),
-            "viva": _mark_cell(r, "viva"),
-            "total": f"{format_mark(r.total)} / {format_mark(r.total_max)}",
+            "writeup": "—" if r.missing else _mark_cell(r, "writeup"),
+            "execution": "—" if r.missing else _mark_cell(r, "execution"),
+            "viva": "—" if r.missing else _mark_cell(r, "viva"),
+            "total": "—" if r.missing else f"{format_mark(r.total)} / {format_mark(r.total_max)}",
             "flags": len(flags),
             "standin": "stand-in" in r.dataset,
             "href": href,
@@ -539,24 +540,25 @@ def write_index(results: list[GradeResult], out_dir: Path, *, title: str = "") -
             flagged.append({"usn": r.student, "name": r.name, "program": r.program,
                             "href": href, "flags": flags})
 
-    counts = Counter(r.status for r in ordered)
-    status_counts = [(s.value, counts[s]) for s in Status if counts[s]]
+    counts = Counter(r.outcome for r in ordered)
+    status_counts = [(s, counts[s]) for s in [*(s.value for s in Status), "missing"] if counts[s]]
+    submitted = [r for r in ordered if not r.missing]  # marks of the work handed in
 
     keys = ["writeup", "execution", "viva"]
     keys += sorted({k for r in ordered for k in r.max} - set(keys))
     stats = []
     for key in keys:
-        values = [r.marks[key] for r in ordered if r.marks.get(key) is not None]
+        values = [r.marks[key] for r in submitted if r.marks.get(key) is not None]
         if values or any(key in r.max for r in ordered):
             stats.append({"name": _humanize(key).capitalize(), **_stats(values)})
-    auto = [_automatic(r) for r in ordered]
+    auto = [_automatic(r) for r in submitted]
     auto_maxima = sorted({m for _, m in auto})
     stats.append({"name": "Automatic marks" + (f" (of {format_mark(auto_maxima[0])})"
                                                if len(auto_maxima) == 1 else ""),
                   **_stats([m for m, _ in auto])})
-    maxima = sorted({r.total_max for r in ordered})
+    maxima = sorted({r.total_max for r in submitted})
     stats.append({"name": "Total" + (f" (of {format_mark(maxima[0])})" if len(maxima) == 1 else ""),
-                  **_stats([r.total for r in ordered])})
+                  **_stats([r.total for r in submitted])})
 
     courses = sorted({r.course for r in ordered if r.course})
     programs = sorted({r.program for r in ordered})
@@ -573,7 +575,7 @@ def write_index(results: list[GradeResult], out_dir: Path, *, title: str = "") -
         "status_counts": status_counts,
         "stats": stats,
         "flagged": flagged,
-        "pending_viva": sum(1 for r in ordered if "viva" in r.max and r.marks.get("viva") is None),
+        "pending_viva": sum(1 for r in submitted if "viva" in r.max and r.marks.get("viva") is None),
         "standin": any("stand-in" in r.dataset for r in ordered),
         "quick": any(r.mode == "quick" for r in ordered),
         "generated": datetime.now().strftime("%Y-%m-%d %H:%M"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from grader.models import Job, RunRecord, Status
 
 TRACE_MAX_BYTES = 5 * 1024 * 1024
+CLEAN_TIMEOUT_S = 180.0  # the most the trusted re-measurement of one model may take
 
 
 class RunPlan(BaseModel):
@@ -24,6 +26,7 @@ class RunPlan(BaseModel):
     dataset: str | None
     probe: dict[str, Any] = {}  # the rubric's post-run work for the probe
     epochs_cap: int | None
+    train_budget_s: float | None = None  # quick mode: seconds of training the run may use
     quick_train: int
     quick_test: int
     stdin: list[str] = []
@@ -47,6 +50,7 @@ def probe_config(plan: RunPlan, entry: Path, out_dir: Path, artifacts_dir: Path)
         "entry": str(entry), "mode": plan.mode, "frameworks": plan.frameworks,
         "keras_flavour": plan.keras_flavour, "dataset": plan.dataset,
         "epochs_cap": plan.epochs_cap if plan.mode == "quick" else None,
+        "train_budget_s": plan.train_budget_s if plan.mode == "quick" else None,
         "quick_train": plan.quick_train, "quick_test": plan.quick_test, "stdin": plan.stdin,
         "cell_timeout_s": plan.cell_timeout_s, "probe": plan.probe,
         "cache_dir": plan.cache_dir, "out_dir": str(out_dir), "artifacts_dir": str(artifacts_dir),
@@ -210,3 +214,22 @@ def keep_artifacts(src: Path, dest: Path, max_files: int = 50, max_bytes: int = 
             shutil.copy2(p, dest / p.name)
             kept.append(p.name)
     return kept
+
+
+def keep_export(src: Path, max_files: int = 200, max_bytes: int = 256 * 2**20) -> str | None:
+    """A host copy of the models the probe exported (regular files only, never a link the
+    job planted, capped), for the trusted re-measurement; the caller removes it."""
+    if src.is_symlink() or not src.is_dir():
+        return None
+    dest = Path(tempfile.mkdtemp(prefix="grader-export-"))
+    total = 0
+    for path in sorted(src.rglob("*"))[:max_files]:
+        if path.is_symlink() or not path.is_file() or any((src / p).is_symlink() for p in path.relative_to(src).parents):
+            continue
+        total += path.stat().st_size
+        if total > max_bytes:
+            break
+        target = dest / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    return str(dest)

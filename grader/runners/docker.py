@@ -32,7 +32,8 @@ from pydantic import BaseModel
 
 from grader.models import Job, RunRecord, Status
 from grader.paths import PACKAGE_DIR
-from grader.runners.base import CappedStream, RunPlan, copy_submission, job_env, keep_artifacts, probe_config, read_trace, verdict
+from grader.runners.base import (CLEAN_TIMEOUT_S, CappedStream, RunPlan, copy_submission, job_env, keep_artifacts, keep_export,
+                                 probe_config, read_trace, verdict)
 from grader.sandbox_image import HASH_LABEL, IMAGES, SANDBOX_UID, SandboxError, definition_hash, engine
 
 JOB_LABEL = "org.grader.job"  # every job container carries it; the value names its owner
@@ -394,8 +395,62 @@ class DockerRunner:
             output_bytes=sum(s.total for s in streams.values()),
             output_truncated=any(s.truncated for s in streams.values()),
             trace=trace, artifacts=keep_artifacts(work / "out" / "artifacts", artifacts_to, suffixes=ARTIFACT_SUFFIXES),
+            export_dir=keep_export(work / "out" / "export"),
             protections=protections(plan, cpus, gpu), sandbox=self.name,
             device=f"gpu {gpu.device}" if gpu else "cpu")
+
+    # ------------------------------------------------------------------ the clean sandbox
+
+    def remeasure(self, request: Path, out: Path, plan: RunPlan) -> tuple[Status, str]:
+        """The clean sandbox: a fresh container of the same image and limits, holding the checked
+        export (read-only) and no submission; `python -m grader.clean` writes model outputs
+        only. Returns (ok | error | timeout | oom | killed, message)."""
+        from docker.types import Mount
+
+        work = Path(tempfile.mkdtemp(prefix=f"grader-docker-{os.getpid()}-clean-", dir=self.jobs_dir))
+        try:
+            shutil.copytree(request, work / "in")
+            (work / "out").mkdir()
+            if os.geteuid() == 0:  # the container's user must read the request and write the outputs
+                for path in [work, *work.rglob("*")]:
+                    os.chown(path, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
+            limits = plan.model_copy(update={"timeout_s": min(plan.timeout_s, CLEAN_TIMEOUT_S)})
+            cpus = float(self.cpus or plan.cpu_threads or os.cpu_count() or 1)
+            spec = container_spec(limits, self.image, work, self.user, cpus, None)
+            spec["command"] = ["timeout", "-s", "KILL", str(int(limits.timeout_s + 60)), "python", "-m",
+                               "grader.clean", "/clean/in/request.json", "/clean/out"]
+            spec["working_dir"] = "/job/home"
+            spec["mounts"] = [Mount("/clean/in", str(work / "in"), type="bind", read_only=True),
+                              Mount("/clean/out", str(work / "out"), type="bind", read_only=False),
+                              *(Mount(f"/opt/grader/grader/{room}", str(PACKAGE_DIR / room), type="bind", read_only=True)
+                                for room in ("probe", "clean"))]
+            status, message = self._run_clean(spec, limits, work)
+            for path in (work / "out").glob("*.npy"):
+                if path.is_file() and not path.is_symlink():
+                    shutil.copyfile(path, out / path.name)
+            return status, message
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _run_clean(self, spec: dict[str, Any], limits: RunPlan, work: Path) -> tuple[Status, str]:
+        container = self.client.containers.create(**spec)
+        self.live[container.id] = 0
+        try:
+            stderr = {"stdout": CappedStream(4096), "stderr": CappedStream(4096)}
+            reader = self._attach(container.id, stderr)
+            self.client.api.start(container.id)
+            self.live[container.id] = self.client.api.inspect_container(container.id)["State"]["Pid"]
+            breach, _ = self._watch(container.id, limits, work, reader, time.monotonic())
+            if breach:
+                return breach
+            state = self._final_state(container.id)
+            if state.get("OOMKilled"):
+                return Status.oom, f"the model needed more than {limits.memory_mb} MB of memory"
+            if state.get("ExitCode") != 0:
+                return Status.error, " / ".join(stderr["stderr"].text().strip().splitlines()[-2:])[-500:]
+            return Status.ok, ""
+        finally:
+            self._remove(container.id)
 
     def _attach(self, cid: str, streams: dict[str, CappedStream]) -> threading.Thread:
         """Reads the container's output as it comes (attached before start: nothing is missed)."""

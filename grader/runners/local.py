@@ -24,8 +24,8 @@ import psutil
 
 from grader.models import Job, RunRecord, Status
 from grader.paths import PACKAGE_DIR
-from grader.runners.base import (CappedStream, RunPlan, copy_submission, job_env, keep_artifacts, probe_config,
-                                 pump, read_trace, verdict)
+from grader.runners.base import (CLEAN_TIMEOUT_S, CappedStream, RunPlan, copy_submission, job_env, keep_artifacts, keep_export,
+                                 probe_config, pump, read_trace, verdict)
 
 POLL_S = 0.1
 FILE_SIZE_LIMIT = 1 << 30  # no single file written by the job may exceed 1 GiB
@@ -169,6 +169,7 @@ class LocalRunner:
 
         kept = keep_artifacts(artifacts, artifacts_to)
         return RunRecord(
+            export_dir=keep_export(out / "export"),
             status=status, message=message, exit_code=proc.returncode, wall_s=round(wall, 2),
             peak_memory_mb=round(peak, 1), stdout=streams["stdout"].text(), stderr=streams["stderr"].text(),
             output_bytes=sum(s.total for s in streams.values()),
@@ -176,6 +177,33 @@ class LocalRunner:
             trace=trace, artifacts=kept, protections=protections, sandbox=self.name,
             device="cpu" if env.get("CUDA_VISIBLE_DEVICES") == "" else "default",
         )
+
+    def remeasure(self, request: Path, out: Path, plan: RunPlan) -> tuple[Status, str]:
+        """Runs the clean sandbox (`python -m grader.clean`) on a checked export: a fresh
+        folder without the submission, the job's memory and process limits, no network where
+        the OS allows it. Returns (ok | error | timeout | oom | killed, message)."""
+        work = Path(tempfile.mkdtemp(prefix="grader-clean-"))
+        try:
+            for d in ("lib", "home"):
+                (work / d).mkdir()
+            (work / "lib" / "grader").symlink_to(PACKAGE_DIR, target_is_directory=True)
+            cmd = (namespaces() or []) + [sys.executable, "-m", "grader.clean", str(request / "request.json"), str(out)]
+            stderr = CappedStream(8192)
+            proc = subprocess.Popen(cmd, cwd=work, env=self._env(plan, work / "home", work / "lib"),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    preexec_fn=_limit_child)
+            reader = threading.Thread(target=pump, args=(proc.stderr, stderr), daemon=True)
+            reader.start()
+            limits = plan.model_copy(update={"timeout_s": min(plan.timeout_s, CLEAN_TIMEOUT_S)})
+            killed, _ = self._watch(proc, limits, time.monotonic(), self.stopping)
+            reader.join(timeout=10)
+            if killed:
+                return killed
+            if proc.returncode != 0:
+                return Status.error, " / ".join(stderr.text().strip().splitlines()[-2:])[-500:]
+            return Status.ok, ""
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     @staticmethod
     def _env(plan: RunPlan, home: Path, lib: Path) -> dict[str, str]:

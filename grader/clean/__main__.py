@@ -1,0 +1,80 @@
+"""`python -m grader.clean REQUEST.json OUT_DIR`: a checked model's outputs on given images.
+
+REQUEST.json: {"kind": keras_json | keras_savedmodel | torch_pt2, "flavour": keras3 | legacy,
+"preprocess": grader.probe.layouts description, "inputs": [name, ...]}, beside it the model
+files and <name>.npy (uint8 images, N x H x W [x C]). Writes OUT_DIR/<name>.npy: float32
+outputs, one row per image. Loads only with the frameworks' data-only loaders.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from grader.probe import layouts
+
+BATCH = 256
+
+
+def keras_json(folder: Path, request: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    if request.get("flavour") == "legacy":
+        import tf_keras as keras
+    else:
+        import keras
+    model = keras.models.model_from_json((folder / "model.json").read_text())
+    model.load_weights(str(folder / "model.weights.h5"))
+    return lambda x: np.asarray(model.predict(x, batch_size=BATCH, verbose=0))
+
+
+def keras_savedmodel(folder: Path, request: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(folder / "savedmodel"))  # referenced below: its variables live with it
+
+    def outputs(x: np.ndarray) -> np.ndarray:
+        serve = getattr(loaded, "serve", None) or loaded.signatures["serving_default"]
+        y = serve(tf.constant(x))
+        y = next(iter(y.values())) if isinstance(y, dict) else y
+        return np.asarray(y)
+
+    return batched(outputs)
+
+
+def torch_pt2(folder: Path, request: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    import torch
+
+    module = torch.export.load(str(folder / "model.pt2")).module()
+
+    def outputs(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            y = module(torch.from_numpy(x))
+        y = y[0] if isinstance(y, (tuple, list)) else y
+        return y.float().numpy()
+
+    return batched(outputs)
+
+
+def batched(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda x: np.concatenate([fn(x[i:i + BATCH]) for i in range(0, len(x), BATCH)])
+
+
+LOADERS = {"keras_json": keras_json, "keras_savedmodel": keras_savedmodel, "torch_pt2": torch_pt2}
+
+
+def main(request_path: str, out_dir: str) -> int:
+    folder = Path(request_path).parent
+    request = json.loads(Path(request_path).read_text())
+    predict = LOADERS[request["kind"]](folder, request)
+    for name in request["inputs"]:
+        raw = np.load(folder / f"{name}.npy", allow_pickle=False)
+        out = predict(layouts.apply(raw, request["preprocess"])).astype(np.float32)
+        np.save(Path(out_dir) / f"{name}.npy", out.reshape(len(raw), -1), allow_pickle=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))

@@ -1,0 +1,62 @@
+"""Which accuracy counts, and what to say about it: the trusted figure measured outside the
+student's process (grader/trusted.py) against the probe's in-process measurement.
+
+The trusted figure counts. Without one, for a model that should have had one, the in-process
+figure is used but the check fails (keeping the mark below Good) with a flag for review.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from grader.trusted import IMAGE_DATASETS
+
+if TYPE_CHECKING:  # registry imports the check modules, which import this one
+    from grader.harness.registry import Context
+
+LEAK_MARGIN = 0.10  # served-test minus unseen accuracy; sampling noise at n=1000 is about 0.02
+DISAGREEMENT = 0.02  # in-process vs trusted accuracy on the same served test images
+
+
+@dataclass
+class Figure:
+    accuracy: float | None
+    problem: str | None = None  # a reason the check cannot pass whatever the figure
+    flags: list[str] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def figure(ctx: Context, measurement: dict[str, Any] | None, part: str | None = None) -> Figure:
+    """The accuracy that decides the band for the model measured as `measurement`."""
+    m = measurement or {}
+    inside = m.get("accuracy")
+    t = ctx.trusted(part)
+    if t is not None and t.accuracy is not None:
+        return trusted_figure(t, inside)
+    evidence = {"in-process measurement": inside, "source": "the program's own process (evidence only)"}
+    if inside is None or m.get("dataset") not in IMAGE_DATASETS:
+        if inside is not None:
+            evidence["note"] = "text models are not yet re-measured outside the program's process"
+        return Figure(inside, evidence=evidence)
+    reason = t.error if t is not None and t.error else "the program's trace holds no exported model"
+    problem = f"not re-measured outside the program's process ({reason})"
+    return Figure(inside, problem=problem, flags=[f"{problem}: capped below Good, for faculty review"],
+                  evidence={**evidence, "why not trusted": reason})
+
+
+def trusted_figure(t, inside: float | None) -> Figure:
+    evidence = {"trusted accuracy": t.accuracy, "on images the program never received": t.accuracy_unseen,
+                "on the served test images": t.accuracy_served, "in-process measurement": inside,
+                "source": f"clean sandbox ({t.kind}); unseen images: {t.unseen or 'none'}"}
+    result = Figure(t.accuracy, evidence=evidence)
+    if t.test_set_visible:
+        evidence["note"] = "every test image was served to the program (full run on real data)"
+    if t.accuracy_unseen is not None and t.accuracy_served - t.accuracy_unseen > LEAK_MARGIN:
+        result.problem = (f"trained on the test set: the model scores {t.accuracy_served:.1%} on the test images "
+                          f"it was served but {t.accuracy_unseen:.1%} on images it never saw")
+        result.flags.append(result.problem)
+    if inside is not None and t.accuracy_served is not None and abs(inside - t.accuracy_served) > DISAGREEMENT:
+        result.flags.append(f"the program's process reported accuracy {inside:.2f}, the model measures "
+                            f"{t.accuracy_served:.2f} outside it on the same images: the trusted figure counts")
+    return result

@@ -1,0 +1,192 @@
+"""Marks a student's code cannot forge: hostile programs that rewrite what the probe records
+in their own process, each ending with no more marks than its real model earns, and a flag.
+
+Each trains a tiny model on a few images (its real accuracy is far below the bar), then
+attacks the record. The trusted figure comes from the exported model, re-measured in a clean
+sandbox on images the program never received (grader/trusted.py).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from grader.trusted import Refused, check_pt2, checked_keras_json
+from tests.conftest import check
+
+pytestmark = pytest.mark.slow
+
+TINY = """
+import numpy as np
+from tensorflow import keras
+(x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+x_train, x_test = x_train / 255.0, x_test / 255.0
+model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                          keras.layers.MaxPooling2D(4), keras.layers.Flatten(),
+                          keras.layers.Dense(10, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(x_train[:64], y_train[:64], epochs=1, verbose=0)
+"""
+
+REPLACE_MEASURE = TINY + """
+import sys
+session = sys.modules["grader.probe.session"].CURRENT
+for probe in session.probes:
+    probe.measure = lambda: {"model": 0, "trained": True, "dataset": "cifar10", "accuracy": 0.93, "n": 1000}
+for fit in session.trace["fits"]:
+    fit["history"] = {"loss": [2.0, 1.0, 0.5], "accuracy": [0.5, 0.8, 0.93]}
+print("Test accuracy: 0.93")
+"""
+
+REWRITE_THROUGH_GC = TINY + """
+import gc
+for obj in gc.get_objects():
+    if type(obj).__name__ == "Trace":
+        cls = type(obj)
+        original = cls.save
+        def save(self, original=original):
+            self.data["measurements"] = [{"model": 0, "trained": True, "dataset": "cifar10", "accuracy": 0.95, "n": 1000}]
+            self.data["exports"] = []
+            for fit in self.data["fits"]:
+                fit["history"] = {"loss": [2.0, 1.0, 0.4], "accuracy": [0.5, 0.9, 0.95]}
+            original(self)
+        cls.save = save
+        break
+"""
+
+PREDICT_FROM_LABELS = TINY.replace("model = keras.Sequential(", """
+class Oracle(keras.Sequential):
+    def predict(self, x, *args, **kwargs):
+        # answers from the served labels, matched by the image's bytes
+        table = {bytes(np.asarray(img, dtype=np.float32).tobytes()[:64]): int(lab)
+                 for img, lab in zip(x_test, y_test.reshape(-1))}
+        return np.eye(10)[[table.get(bytes(np.asarray(img, dtype=np.float32).tobytes()[:64]), 0) for img in x]]
+
+model = Oracle(""") + """
+print("Test accuracy:", model.evaluate(x_test, y_test, verbose=0)[1])
+"""
+
+TRAIN_ON_TEST = """
+import numpy as np
+from tensorflow import keras
+(x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+x_test = x_test / 255.0
+model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
+                          keras.layers.Dense(512, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(x_test, y_test, epochs=40, batch_size=32, verbose=0)
+print("Test accuracy:", model.evaluate(x_test, y_test, verbose=0)[1])
+"""
+
+PLANTED_PICKLE = TINY + """
+import sys, zipfile, pickle, pathlib
+class Payload:
+    def __reduce__(self):
+        return (pathlib.Path.write_text, (pathlib.Path({marker!r}), "pwned"))
+import importlib
+export = importlib.import_module("grader.probe.export")
+original = export.export_measured
+def export_measured(probes, out_dir, flavour):
+    entries = original(probes, out_dir, flavour)
+    folder = out_dir / "export" / "0"
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / "model.pt2", "w") as z:
+        z.writestr("m/data.pkl", pickle.dumps(Payload()))
+        z.writestr("m/data/weights/model_weights_config.json", '{{"config": {{}}}}')
+    for e in entries:
+        e["kind"] = "torch_pt2"
+    return entries
+export.export_measured = export_measured
+"""
+
+
+def assert_no_forged_marks(result):
+    threshold = check(result, "accuracy.threshold")
+    assert not threshold.passed, threshold.message
+    assert result.marks["execution"] <= 9, result.marks  # below Good: what the real model earns
+    return threshold
+
+
+def test_measurement_replaced_from_sys_modules(grade_file):
+    result = grade_file(REPLACE_MEASURE, 3)
+    threshold = assert_no_forged_marks(result)
+    assert threshold.evidence["in-process measurement"] == 0.93
+    # the probe's own measurement never ran, so neither did its export: nothing trusted, capped
+    assert "not re-measured outside the program's process" in threshold.message
+    assert any("faculty review" in f for f in result.flags), result.flags
+
+
+def test_trace_rewritten_through_gc(grade_file):
+    result = grade_file(REWRITE_THROUGH_GC, 3)
+    threshold = assert_no_forged_marks(result)
+    assert "not re-measured outside the program's process" in threshold.message
+    assert any("faculty review" in f for f in result.flags), result.flags
+
+
+def test_predict_overridden_to_answer_from_the_labels(grade_file):
+    result = grade_file(PREDICT_FROM_LABELS, 3)
+    threshold = assert_no_forged_marks(result)
+    assert result.run.trusted and result.run.trusted[0].kind == "keras_savedmodel"  # its own class: no JSON
+    assert threshold.evidence["trusted accuracy"] < 0.5
+
+
+def test_training_on_the_test_set_is_named(grade_file):
+    result = grade_file(TRAIN_ON_TEST, 3, epochs=40, timeout_s=400)
+    threshold = check(result, "accuracy.threshold")
+    assert not threshold.passed and "trained on the test set" in threshold.message, threshold.message
+    assert any("trained on the test set" in f for f in result.flags)
+    t = result.run.trusted[0]
+    assert t.accuracy_served - t.accuracy_unseen > 0.10
+
+
+def test_planted_pickle_is_never_loaded(grade_file, tmp_path):
+    marker = tmp_path / "pwned.txt"
+    result = grade_file(PLANTED_PICKLE.format(marker=str(marker)), 3)
+    assert result.status.value == "ok", result.status_message
+    assert_no_forged_marks(result)
+    assert not marker.exists()
+    assert "not data" in (result.run.trusted[0].error or "") or "pickled" in (result.run.trusted[0].error or "")
+
+
+def test_honest_program_is_re_measured_and_agrees(grade_file):
+    result = grade_file(TINY.replace("x_train[:64], y_train[:64], epochs=1", "x_train, y_train, epochs=2"), 3)
+    t = result.run.trusted[0]
+    assert t.error is None and t.kind == "keras_json" and t.n_unseen == 1000
+    assert abs(t.accuracy_served - result.run.trace["measurements"][-1]["accuracy"]) < 1e-6
+    assert abs(t.accuracy_served - t.accuracy_unseen) < 0.08
+    assert not any("trusted figure counts" in f for f in result.flags)
+
+
+# ---------------------------------------------------------------- the host's file checks (no sandbox)
+
+
+def test_keras_json_with_a_lambda_or_own_class_is_refused(tmp_path):
+    layer = {"module": "keras.layers", "class_name": "Lambda", "config": {"function": "..."}}
+    (tmp_path / "model.json").write_text(json.dumps({"class_name": "Sequential", "config": {"layers": [layer]}}))
+    with pytest.raises(Refused, match="Lambda"):
+        checked_keras_json(tmp_path)
+    own = {"module": None, "class_name": "MyLayer", "config": {}}
+    (tmp_path / "model.json").write_text(json.dumps({"class_name": "Sequential", "config": {"layers": [own]},
+                                                     "compile_config": {"optimizer": "Adam"}}))
+    with pytest.raises(Refused, match="MyLayer"):
+        checked_keras_json(tmp_path)
+
+
+def test_pt2_with_a_pickled_tensor_or_entry_is_refused(tmp_path):
+    path = tmp_path / "model.pt2"
+    config = {"config": {"w": {"path_name": "weight_0", "use_pickle": True}}}
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("m/data/weights/model_weights_config.json", json.dumps(config))
+        z.writestr("m/data/weights/weight_0", np.zeros(4, np.float32).tobytes())
+    with pytest.raises(Refused, match="pickled"):
+        check_pt2(path)
+    config["config"]["w"]["use_pickle"] = False
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("m/data/weights/model_weights_config.json", json.dumps(config))
+        z.writestr("m/data/weights/weight_0", np.zeros(4, np.float32).tobytes())
+        z.writestr("m/data/sample_inputs/model.pt", b"PK\x03\x04 not empty")
+    with pytest.raises(Refused, match="not data"):
+        check_pt2(path)
