@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import sys
@@ -56,7 +57,8 @@ def programs_to_grade(programs: list[int], only: str | None) -> list[dict]:
         for path in sorted(CASES.glob(f"p{n}_*")):
             if path.suffix in RUNNABLE:
                 items.append({"name": f"cases/{path.name}", "kind": "case", "program": n, "file": path})
-    return [i for i in items if not only or only in i["name"]]
+    wanted = [w for w in (only or "").split(",") if w]
+    return [i for i in items if not wanted or any(w in i["name"] for w in wanted)]
 
 
 def stage(item: dict, into: Path) -> Path:
@@ -142,7 +144,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--programs", default="1,2,3,4,5,6,7", help="comma-separated program numbers")
     ap.add_argument("--modes", default="quick,full")
-    ap.add_argument("--only", help="grade only the programs whose name contains this")
+    ap.add_argument("--only", help="grade only the programs whose name contains one of these (comma-separated)")
     ap.add_argument("--limit", type=int, help="at most this many programs")
     ap.add_argument("--full-train", type=int, help="reduced full: this many training samples")
     ap.add_argument("--full-test", type=int, default=1000)
@@ -164,16 +166,22 @@ def main() -> None:
                 row[mode] = one_run(item, mode, args, cache, work)
                 row[mode]["full_kind"] = (f"reduced: {args.full_train} train / {args.full_test} test samples"
                                           if mode == "full" and args.full_train else mode)
+                row[mode]["load_average"] = [round(x, 2) for x in os.getloadavg()]
                 print(item["name"], mode, row[mode], flush=True)
+                out = write(args.out, rows, previous)  # after every run: an interrupted bench keeps its rows
+    print(table(out["rows"]))
+    print(json.dumps(out["summary"], indent=2))
+
+
+def write(path: Path, rows: dict, previous: dict) -> dict:
     ordered = sorted(rows.values(), key=lambda r: (r["program"], r["kind"], r["name"]))
     runs = previous.get("runs", []) + [{"argv": sys.argv[1:], "finished": time.strftime("%Y-%m-%d %H:%M"),
-                                        "load_average": list(__import__("os").getloadavg())}]
+                                        "load_average": [round(x, 2) for x in os.getloadavg()]}]
     out = {"what": "Execution band of quick preview against full run", "machine": platform.platform(),
-           "cpus": __import__("os").cpu_count(), "runs": runs, "summary": summarise(ordered), "rows": ordered}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2))
-    print(table(ordered))
-    print(json.dumps(out["summary"], indent=2))
+           "cpus": os.cpu_count(), "runs": runs, "summary": summarise(ordered), "rows": ordered}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2))
+    return out
 
 
 if __name__ == "__main__":

@@ -32,11 +32,11 @@ import numpy as np
 
 from grader.models import RunRecord, Status, TrustedMeasurement
 from grader.probe import provider
+from grader.probe.layouts import IMAGE_DATASETS
 from grader.probe.keras_classes import KERAS_CLASSES, keras_classes
 from grader.probe.measure import predictions_to_labels
 from grader.runners.base import RunPlan
 
-IMAGE_DATASETS = ("cifar10", "mnist")
 MAX_UNSEEN = 2000
 MAX_MODEL_BYTES = 256 * 2**20
 
@@ -112,10 +112,10 @@ def check_export(folder: Path, entry: dict[str, Any]) -> None:
 def evaluation_sets(dataset: str, plan: RunPlan) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str, bool]:
     """{"served": (x, y), "unseen": (x, y)}, where the unseen images come from, and whether
     the program saw the whole test set (a full run on real data: no unseen images)."""
-    served = provider.load(dataset, cache_dir=plan.cache_dir, quick=plan.mode == "quick",
-                           quick_train=plan.quick_train, quick_test=plan.quick_test)
-    sets = {"served": (served.x_test, provider.canonical_labels(served))}
-    n = min(len(served.x_test), MAX_UNSEEN)
+    x, y = provider.served_test(dataset, cache_dir=plan.cache_dir, quick=plan.mode == "quick",
+                                quick_test=plan.quick_test)
+    sets = {"served": (x, y.reshape(-1).astype(np.int64))}
+    n = min(len(x), MAX_UNSEEN)
     unseen = provider.unseen_test(dataset, n, cache_dir=plan.cache_dir, quick=plan.mode == "quick",
                                   quick_test=plan.quick_test, seed=secrets.randbits(62))
     if unseen is None:

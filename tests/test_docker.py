@@ -483,3 +483,18 @@ def test_sandbox_commands_have_help():
         assert r.returncode == 0 and "Usage" in r.stdout
     assert "--wheelhouse" in cli("sandbox", "build", "--help").stdout
     assert "--per-gpu" in cli("batch", "--help").stdout
+
+
+# ------------------------------------------------------------------ the clean sandbox
+
+
+def test_clean_sandbox_runs_in_a_container_of_its_own(client, image, jobs_dir, tmp_path):
+    """The trusted re-measurement's second sandbox: its own container (the slim image has no
+    framework, so the request names a format it cannot load: the error comes back, named)."""
+    request, out = tmp_path / "request", tmp_path / "out"
+    request.mkdir()
+    out.mkdir()
+    (request / "request.json").write_text(json.dumps({"kind": "no-such-format", "preprocess": {}, "inputs": []}))
+    status, message = DockerRunner(image=image, jobs_dir=jobs_dir).remeasure(request, out, plan(tmp_path))
+    assert status == Status.error and "no-such-format" in message, message
+    assert list(out.iterdir()) == [] and job_containers(client) == []

@@ -79,7 +79,7 @@ def test_reference_solution_scores_full_marks(grade_file):
 def test_manual_program6_as_printed(grade_file):
     r = grade_file(FIXTURES / "manual" / "program6.py", 6)
     assert r.status == Status.ok, r.status_message
-    assert "Loaded dataset with 4000 training samples, 4000 test samples" in r.run.stdout
+    assert "Loaded dataset with 2000 training samples, 2000 test samples" in r.run.stdout
     printed = check(r, "accuracy.printed_matches")
     assert printed.passed and abs(printed.evidence["printed"] - printed.evidence["measured"]) < 0.01
     assert check(r, "model.structure").passed and check(r, "model.loss_matches_output").passed

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from grader.trusted import Refused, check_pt2, checked_keras_json
-from tests.conftest import check
+from conftest import check
 
 pytestmark = pytest.mark.slow
 

@@ -483,7 +483,7 @@ def served_accuracy(ctx: Context) -> float | None:
     printed figure is about (not images it never received): the trusted figure on them,
     else the probe's measurement."""
     m = ctx.measurement
-    t = ctx.trusted(m.get("part") if m else None)
+    t = ctx.trusted_for(m)
     if t is not None and t.accuracy_served is not None:
         return t.accuracy_served
     return m.get("accuracy") if m and m.get("accuracy") is not None else ctx.measured_accuracy

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from grader.harness.checks import PRINTED_ACC, PROGRESS_LINE, bar_score
+from grader.harness import trust
 from grader.harness.registry import Context, Outcome, check
 
 FULLY_CONNECTED = {"Linear", "LazyLinear", "Dense"}
@@ -206,7 +207,8 @@ def net_accuracy(ctx: Context, params: dict) -> Outcome:
     if (early := stopped_early(ctx)):
         return early
     m = part_measurement(ctx, "net")
-    if m is None or m.get("accuracy") is None:
+    fig = trust.figure(ctx, m)
+    if m is None or fig.accuracy is None:
         detail = (m or {}).get("error") or f"{PART_B} did not run"
         # A trained network the harness could not measure may be the harness's limit: review it.
         review = "the network was trained but could not be measured: faculty should review" \
@@ -215,18 +217,21 @@ def net_accuracy(ctx: Context, params: dict) -> Outcome:
                        hint="train the network on CIFAR-10 (torchvision.datasets.CIFAR10 or "
                             "keras.datasets.cifar10) and evaluate it on the test set",
                        flag=review)
-    acc = m["accuracy"]
+    acc = fig.accuracy
     bar = ctx.rubric.threshold(ctx.data_source, ctx.job.mode)
     evidence = {"measured": acc, "threshold": bar, "test images": m.get("n"), "how": m.get("method"),
-                "data": ctx.data_source, "mode": ctx.job.mode}
+                "data": ctx.data_source, "mode": ctx.job.mode, **fig.evidence}
+    flag = "; ".join(fig.flags) or None
     if not m.get("trained", True):
         return Outcome(False, f"the network was never trained: it measures {acc:.1%} with its random weights",
-                       score=0.0, evidence=evidence, hint="call optimizer.step() after loss.backward()")
+                       score=0.0, evidence=evidence, hint="call optimizer.step() after loss.backward()", flag=flag)
+    if fig.problem:
+        return Outcome(False, f"the network measures {acc:.1%}, but {fig.problem}", flag=flag, evidence=evidence,
+                       score=min(bar_score(acc, bar, ctx.chance), 0.5))
     if acc >= bar:
-        return Outcome(True, f"the network measures {acc:.1%} ≥ {bar:.0%} on {m.get('n')} test images",
-                       evidence=evidence)
+        return Outcome(True, f"the network measures {acc:.1%} ≥ {bar:.0%}", evidence=evidence, flag=flag)
     return Outcome(False, f"the network measures {acc:.1%}, below the bar of {bar:.0%}",
-                   score=bar_score(acc, bar, ctx.chance), evidence=evidence,
+                   score=bar_score(acc, bar, ctx.chance), evidence=evidence, flag=flag,
                    hint="normalise the inputs, keep images with their labels, train for more epochs")
 
 

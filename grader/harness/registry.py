@@ -53,16 +53,19 @@ class Context:
     @property
     def measured_accuracy(self) -> float | None:
         """The trusted figure (measured outside the student's process) when there is one,
-        else the probe's in-process measurement (evidence only: see trusted_problem)."""
+        else the probe's in-process measurement (evidence only: see grader.harness.trust)."""
         m = self.measurement
-        t = self.trusted(m.get("part") if m else None)
+        t = self.trusted_for(m)
         if t is not None and t.accuracy is not None:
             return t.accuracy
         return m.get("accuracy") if m else None
 
-    def trusted(self, part: str | None = None) -> TrustedMeasurement | None:
-        """The trusted re-measurement of the model measured for `part` (None: the only part)."""
-        found = [t for t in (self.run.trusted if self.run else []) if t.part == part]
+    def trusted_for(self, measurement: dict[str, Any] | None) -> TrustedMeasurement | None:
+        """The trusted re-measurement of the model an in-process measurement is about."""
+        if not measurement or not self.run:
+            return None
+        framework = measurement.get("framework", "keras")
+        found = [t for t in self.run.trusted if t.model == measurement.get("model") and t.framework == framework]
         return found[-1] if found else None
 
     @cached_property

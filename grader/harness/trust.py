@@ -27,11 +27,11 @@ class Figure:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-def figure(ctx: Context, measurement: dict[str, Any] | None, part: str | None = None) -> Figure:
+def figure(ctx: Context, measurement: dict[str, Any] | None) -> Figure:
     """The accuracy that decides the band for the model measured as `measurement`."""
     m = measurement or {}
     inside = m.get("accuracy")
-    t = ctx.trusted(part)
+    t = ctx.trusted_for(measurement)
     if t is not None and t.accuracy is not None:
         return trusted_figure(t, inside)
     evidence = {"in-process measurement": inside, "source": "the program's own process (evidence only)"}

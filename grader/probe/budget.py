@@ -56,20 +56,17 @@ class TrainBudget:
                 f"in epoch {epoch} after {batches} batch(es); the model was measured as it was")
 
 
-_SHARED: dict[int, TrainBudget | None] = {}  # id(session) -> its one budget, for every probe
-
-
 def from_session() -> TrainBudget | None:
     """The running quick session's budget (its config's ``train_budget_s``), or None; every
-    probe of one session gets the same budget."""
+    probe of one session gets the same budget (kept on the session)."""
     from grader.probe import session
 
     current = session.CURRENT
     if current is None:
         return None
-    if id(current) not in _SHARED:
+    if not hasattr(current, "train_budget"):
         config = current.config
         seconds = config.get("train_budget_s")
         quick = config.get("mode") == "quick" and bool(seconds)
-        _SHARED[id(current)] = TrainBudget(seconds) if quick else None
-    return _SHARED[id(current)]
+        current.train_budget = TrainBudget(seconds) if quick else None
+    return current.train_budget

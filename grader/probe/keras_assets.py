@@ -299,12 +299,13 @@ class KerasAssets:
                 importlib.import_module(f"{package}.src.datasets.{name}")
             except Exception:
                 pass
-        replace_everywhere(package, get_file_module.get_file, self.get_file(get_file_module.get_file, package))
-        self._wrap_applications(package)
         utils = importlib.import_module(f"{package}.src.applications.imagenet_utils")
-        replace_everywhere(package, utils.decode_predictions, self.decode(utils.decode_predictions))
         images = importlib.import_module(f"{package}.src.utils.image_utils")
-        replace_everywhere(package, images.load_img, self.load_img(images.load_img))
+        wanted = [(get_file_module.get_file, lambda fn: self.get_file(fn, package)),
+                  (utils.decode_predictions, self.decode), (images.load_img, self.load_img),
+                  *self._applications(package)]
+        replace_everywhere(package, {id(fn): (fn, wrap(fn)) for fn, wrap in wanted
+                                     if not getattr(fn, "grader_served", False)})
         model_cls = importlib.import_module(package).Model
         self._wrap_calls(model_cls)
 
@@ -404,8 +405,10 @@ class KerasAssets:
 
     # ------------------------------------------------------------ applications
 
-    def _wrap_applications(self, package: str) -> None:
+    def _applications(self, package: str) -> list[tuple[Any, Any]]:
+        """(function, its wrapper maker) for every application of the package (ResNet50 …)."""
         root = importlib.import_module(f"{package}.src.applications")
+        found = []
         for info in pkgutil.iter_modules(root.__path__):
             if info.name.endswith("_test"):
                 continue
@@ -413,9 +416,9 @@ class KerasAssets:
                 module = importlib.import_module(f"{root.__name__}.{info.name}")
             except Exception:
                 continue
-            for name, fn in list(vars(module).items()):
-                if is_application(fn, module.__name__, name):
-                    replace_everywhere(package, fn, self.application(name, fn))
+            found += [(fn, functools.partial(self.application, name)) for name, fn in list(vars(module).items())
+                      if is_application(fn, module.__name__, name)]
+        return found
 
     def application(self, name: str, builder):
         sig = inspect.signature(builder)
@@ -622,21 +625,21 @@ def is_application(fn: Any, module: str, name: str) -> bool:
         return False
 
 
-def replace_everywhere(package: str, original: Any, replacement: Any) -> None:
-    """Every loaded module of the package (and TensorFlow's aliases of it) that holds the
-    original object by name gets the replacement: they imported it by name."""
-    if getattr(original, "grader_served", False):
-        return
+def replace_everywhere(package: str, replacements: dict[int, tuple[Any, Any]]) -> None:
+    """Every loaded module of the package (and TensorFlow's aliases of it) that holds an
+    original object by name gets its replacement (they imported it by name): one pass over
+    the modules for all of them. `replacements`: id(original) -> (original, replacement)."""
     prefixes = (package, "tensorflow")
     for name, module in list(sys.modules.items()):
         if module is None or name.split(".")[0] not in prefixes:
             continue
         try:
-            names = [k for k, v in vars(module).items() if v is original]
+            held = [(k, replacements[id(v)]) for k, v in vars(module).items() if id(v) in replacements]
         except TypeError:
             continue
-        for key in names:
-            setattr(module, key, replacement)
+        for key, (original, replacement) in held:
+            if getattr(module, key, None) is original:
+                setattr(module, key, replacement)
 
 
 def install(trace: Trace, flavour_packages: tuple[str, ...] | None = None, cache_dir: Path | str | None = None,

@@ -2,7 +2,9 @@
 tensorflow or tf_keras.
 
 Records every compile, fit (with per-epoch history, kept even if the run is killed),
-evaluate and predict; serves the datasets from the provider; caps epochs in quick mode.
+evaluate and predict; serves the datasets from the provider. In quick mode it caps epochs,
+stops training when the rubric's training-time budget is used (grader/probe/budget.py), and
+lets batch normalisation's running statistics follow a short run (`quick_batchnorm`).
 The student's calls behave as written apart from those documented caps.
 """
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+IMAGE_DATASETS = ("cifar10", "mnist")  # the datasets whose images a layout describes
 LAYOUTS = ("channels last", "channels first", "flattened channels last", "flattened channels first",
            "no channel axis")
 MAX_RELATIVE_ERROR = 1e-3  # fitted map vs the inputs the model really received

@@ -782,6 +782,16 @@ def openml_table(served: Served, table: str) -> tuple[np.ndarray, np.ndarray]:
 # ------------------------------------------------------------- images the program never saw
 
 
+def served_test(name: str, *, cache_dir: str | os.PathLike, quick: bool, quick_test: int,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The test split `load` serves (x_test, y_test), without making the training split."""
+    if quick and not (Path(cache_dir) / "datasets" / f"{name}.npz").is_file() and name in SPECS:
+        return _standin(name, max(0, int(quick_test)), seed, split=2, quick=True)
+    served = load(name, cache_dir=cache_dir, quick=quick, quick_train=0, quick_test=quick_test, seed=seed)
+    return served.x_test, served.y_test
+
+
+
 def unseen_test(name: str, n: int, *, cache_dir: str | os.PathLike, quick: bool, quick_test: int,
                 seed: int, served_seed: int = 0) -> tuple[np.ndarray, np.ndarray, str] | None:
     """Up to ``n`` test samples of ``name`` that a program served with ``served_seed`` never

@@ -102,6 +102,7 @@ class Session:
 
     def __post_init__(self) -> None:
         self.load_served = served_loader(self.config)  # one cache: every probe sees the same arrays
+        self.trace["probes"] = []  # the frameworks whose probes installed, in import order
 
     @property
     def probes(self) -> list[Probe]:

@@ -354,17 +354,21 @@ class SklearnProbe:
             rows = content_rows(x, pixels)
             if rows is not None:
                 return labels[rows], f"rows matched by their pixels in {name}", True
+        part = self.split_part(X)
+        if part is not None and self.split["in_served_order"]:
+            return self.split_labels(part)
         for images, labels, name in self.served_images(x):
             found = normalised_rows(x, images)
             if found is not None:
                 rows, how = found
                 return labels[rows], f"rows matched to {name} ({how})", True
-        part = self.split_part(X)
-        if part is not None:
-            trusted = bool(self.split["in_served_order"])
-            how = f"the {part} part of the program's train_test_split of the served table"
-            return self.table["labels"][self.split[part]], how + ("" if trusted else ", rows in served order"), trusted
-        return None, "", False
+        return self.split_labels(part) if part is not None else (None, "", False)
+
+    def split_labels(self, part: str) -> tuple[np.ndarray, str, bool]:
+        """The labels of one part of the recorded split (scaling keeps the row order)."""
+        trusted = bool(self.split["in_served_order"])
+        how = f"the {part} part of the program's train_test_split of the served table"
+        return self.table["labels"][self.split[part]], how + ("" if trusted else ", rows in served order"), trusted
 
     def reference_tables(self, x: np.ndarray):
         """Served images as rows (the OpenML table; the dataset's images flattened channels
@@ -469,8 +473,9 @@ def within_a_level(xs: np.ndarray, raw: np.ndarray, a: np.ndarray, b: np.ndarray
 def affine_holds(x: np.ndarray, images: np.ndarray, layout: str, a, b, varying, chunk: int = 2000) -> bool:
     """The fitted map holds for every row, not only the sample it was fitted on."""
     for start in range(0, len(x), chunk):
-        raw = flat(images[start:start + chunk], layout).astype(np.float64)
-        if not within_a_level(x[start:start + chunk].astype(np.float64), raw, a, b, varying):
+        stop = min(start + chunk, len(x))
+        raw = flat(images[start:stop], layout).astype(np.float64)
+        if not within_a_level(x[start:stop].astype(np.float64), raw, a, b, varying):
             return False
     return True
 

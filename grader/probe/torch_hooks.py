@@ -15,8 +15,12 @@ Quick mode caps training without touching the student's code: once an optimizer 
 ``epochs_cap`` epochs, every further pass in which it steps ends after that batch (over the
 same DataLoader or a new one built each epoch), and a loader that served ``epochs_cap``
 passes with backward() calls (a loop that forgot optimizer.step()) serves one batch per
-pass from then on. The program's epoch loop still runs (and prints) to the end; the fit
-record says what was capped ("epochs_capped_to", "truncated_passes", "cap").
+pass from then on. Once the rubric's training-time budget is used (grader/probe/budget.py),
+the pass under way ends after its current batch (counted as an epoch) and later passes are
+capped the same way ("stopped_by_budget"); a loop over hand-made batches, with no DataLoader,
+is bounded by the epoch loop and the time limit only. The program's epoch loop still runs
+(and prints) to the end; the fit record says what was capped ("epochs_capped_to",
+"truncated_passes", "cap").
 
 A text model (Program 6: IMDB through ``keras.datasets.imdb.load_data``, served by the Keras
 probe) is measured on the program's own padded test reviews, since only the program knows how

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import psutil
 
 from grader.models import Job, RunRecord, Status
 from grader.paths import PACKAGE_DIR
+from grader.probe.layouts import IMAGE_DATASETS
 from grader.runners.base import (CLEAN_TIMEOUT_S, CappedStream, RunPlan, copy_submission, job_env, keep_artifacts, keep_export,
                                  probe_config, pump, read_trace, verdict)
 
@@ -96,17 +98,45 @@ class Tree:
                 pass
 
 
+@dataclass
+class CleanProcess:
+    """A clean sandbox process (grader.clean) and what it leaves behind."""
+
+    proc: subprocess.Popen
+    work: Path
+    stderr: CappedStream
+    reader: threading.Thread
+
+
+def end(clean: CleanProcess | None) -> None:
+    if clean is not None:
+        Tree(clean.proc.pid).kill()
+        clean.proc.wait()
+        shutil.rmtree(clean.work, ignore_errors=True)
+
+
+def warm_framework(plan: RunPlan) -> str | None:
+    """The framework a job's clean sandbox will most likely load, for an image classifier."""
+    if plan.dataset not in IMAGE_DATASETS:
+        return None
+    return next((f for f in ("keras", "torch") if f in plan.frameworks), None)
+
+
 class LocalRunner:
     name = "local"
 
     def __init__(self) -> None:
         self.stopping = threading.Event()
+        self.warm: dict[int, CleanProcess] = {}  # thread id -> the clean sandbox started for its job
 
     def stop(self) -> None:
         """Ends every job of this runner now (Ctrl-C on a batch)."""
         self.stopping.set()
+        for key in list(self.warm):
+            end(self.warm.pop(key, None))
 
     def run(self, job: Job, plan: RunPlan, artifacts_to: Path) -> RunRecord:
+        self.warm_up(plan)
         work = Path(tempfile.mkdtemp(prefix="grader-job-"))
         try:
             return self._run_in(work, job, plan, artifacts_to)
@@ -178,32 +208,55 @@ class LocalRunner:
             device="cpu" if env.get("CUDA_VISIBLE_DEVICES") == "" else "default",
         )
 
+    def warm_up(self, plan: RunPlan) -> None:
+        """Starts this job's clean sandbox now, so that its framework import overlaps the
+        student's run; it waits for its request (remeasure) and holds no student file."""
+        framework = warm_framework(plan)
+        if framework:
+            self.end_clean()
+            self.warm[threading.get_ident()] = self._start_clean(plan, framework)
+
     def remeasure(self, request: Path, out: Path, plan: RunPlan) -> tuple[Status, str]:
         """Runs the clean sandbox (`python -m grader.clean`) on a checked export: a fresh
         folder without the submission, the job's memory and process limits, no network where
         the OS allows it. Returns (ok | error | timeout | oom | killed, message)."""
-        work = Path(tempfile.mkdtemp(prefix="grader-clean-"))
+        clean = self.warm.pop(threading.get_ident(), None)
+        if clean is None or clean.proc.poll() is not None:
+            end(clean)
+            clean = self._start_clean(plan, "none")
         try:
-            for d in ("lib", "home"):
-                (work / d).mkdir()
-            (work / "lib" / "grader").symlink_to(PACKAGE_DIR, target_is_directory=True)
-            cmd = (namespaces() or []) + [sys.executable, "-m", "grader.clean", str(request / "request.json"), str(out)]
-            stderr = CappedStream(8192)
-            proc = subprocess.Popen(cmd, cwd=work, env=self._env(plan, work / "home", work / "lib"),
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    preexec_fn=_limit_child)
-            reader = threading.Thread(target=pump, args=(proc.stderr, stderr), daemon=True)
-            reader.start()
+            clean.proc.stdin.write(json.dumps([str(request / "request.json"), str(out)]).encode() + b"\n")
+            clean.proc.stdin.close()
             limits = plan.model_copy(update={"timeout_s": min(plan.timeout_s, CLEAN_TIMEOUT_S)})
-            killed, _ = self._watch(proc, limits, time.monotonic(), self.stopping)
-            reader.join(timeout=10)
+            killed, _ = self._watch(clean.proc, limits, time.monotonic(), self.stopping)
+            clean.reader.join(timeout=10)
             if killed:
                 return killed
-            if proc.returncode != 0:
-                return Status.error, " / ".join(stderr.text().strip().splitlines()[-2:])[-500:]
+            if clean.proc.returncode != 0:
+                return Status.error, " / ".join(clean.stderr.text().strip().splitlines()[-2:])[-500:]
             return Status.ok, ""
+        except OSError as e:  # the process ended before it read its request
+            return Status.error, f"the clean sandbox ended early ({e})"
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            end(clean)
+
+    def end_clean(self) -> None:
+        """Ends a clean sandbox started for this thread's job that no model came for."""
+        end(self.warm.pop(threading.get_ident(), None))
+
+    def _start_clean(self, plan: RunPlan, framework: str) -> CleanProcess:
+        work = Path(tempfile.mkdtemp(prefix="grader-clean-"))
+        for d in ("lib", "home"):
+            (work / d).mkdir()
+        (work / "lib" / "grader").symlink_to(PACKAGE_DIR, target_is_directory=True)
+        cmd = (namespaces() or []) + [sys.executable, "-m", "grader.clean", "--warm", framework]
+        proc = subprocess.Popen(cmd, cwd=work, env=self._env(plan, work / "home", work / "lib"),
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                preexec_fn=_limit_child)
+        stderr = CappedStream(8192)
+        reader = threading.Thread(target=pump, args=(proc.stderr, stderr), daemon=True)
+        reader.start()
+        return CleanProcess(proc, work, stderr, reader)
 
     @staticmethod
     def _env(plan: RunPlan, home: Path, lib: Path) -> dict[str, str]:

@@ -1,0 +1,90 @@
+"""The cost of the trusted re-measurement (grader/trusted.py): for each program's reference
+solution in quick mode, the student's job in the local sandbox, then the second step (host
+checks, a clean sandbox loading the exported model and predicting on the served and the
+unseen images, the host scoring them). Median of --repeat runs, interleaved; the ratio is the
+second step's time over the job's. Writes bench/results/trust.json.
+
+Targets (issue "marks a student's code cannot forge"): at most 15% more wall time per job and
+no more than 3 s.
+
+Usage: python3 bench/bench_trust.py [--repeat 3] [--programs 1,3,4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from grader import trusted  # noqa: E402
+from grader.course import load_rubrics  # noqa: E402
+from grader.pipeline import plan_for  # noqa: E402
+from grader.runners.local import LocalRunner  # noqa: E402
+from grader.submissions import single_job  # noqa: E402
+
+IMAGE_PROGRAMS = (1, 3, 4)  # the programs whose models are re-measured (image classifiers)
+
+
+def one(program: int, work: Path, rubrics, runner: LocalRunner) -> tuple[float, float, dict]:
+    job = single_job(ROOT / "reference" / f"program{program}" / "solution.py", program, "20CSEL76", "quick")
+    plan = plan_for(job, rubrics, work / "cache")
+    start = time.perf_counter()
+    run = runner.run(job, plan, work / f"artifacts{program}")
+    job_s = time.perf_counter() - start
+    start = time.perf_counter()
+    results = trusted.remeasure(run, plan, runner)
+    second_s = time.perf_counter() - start
+    if run.export_dir:
+        shutil.rmtree(run.export_dir, ignore_errors=True)
+    return job_s, second_s, {"trusted": [r.model_dump() for r in results], "status": run.status.value}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--programs", default=",".join(map(str, IMAGE_PROGRAMS)))
+    args = ap.parse_args()
+    programs = [int(p) for p in args.programs.split(",") if p]
+    rubrics, runner = load_rubrics(), LocalRunner()
+    jobs: dict[int, list[float]] = {p: [] for p in programs}
+    seconds: dict[int, list[float]] = {p: [] for p in programs}
+    last: dict[int, dict] = {}
+    load = []
+    with tempfile.TemporaryDirectory(prefix="grader-bench-trust-") as tmp:
+        for _ in range(args.repeat):
+            for program in programs:  # interleaved, so a slow spell of the machine hits all
+                load.append(os.getloadavg()[0])
+                job_s, second_s, last[program] = one(program, Path(tmp), rubrics, runner)
+                jobs[program].append(job_s)
+                seconds[program].append(second_s)
+    rows = {}
+    for p in programs:
+        job_s, second_s = statistics.median(jobs[p]), statistics.median(seconds[p])
+        t = (last[p]["trusted"] or [{}])[0]
+        rows[str(p)] = {"job_s": round(job_s, 2), "second_step_s": round(second_s, 2),
+                        "ratio": round(second_s / job_s, 3), "runs_job_s": [round(v, 2) for v in jobs[p]],
+                        "runs_second_step_s": [round(v, 2) for v in seconds[p]], "kind": t.get("kind"),
+                        "accuracy_served": t.get("accuracy_served"), "accuracy_unseen": t.get("accuracy_unseen"),
+                        "error": t.get("error")}
+        print(f"program {p}: job {job_s:6.1f} s, second step {second_s:5.1f} s "
+              f"({second_s / job_s:.0%}), {t.get('kind')}, served {t.get('accuracy_served')}, "
+              f"unseen {t.get('accuracy_unseen')}{'  ERROR ' + str(t.get('error')) if t.get('error') else ''}")
+    out = ROOT / "bench" / "results" / "trust.json"
+    out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                           "load_avg_at_each_run": [round(v, 2) for v in load]},
+                               "repeat": args.repeat, "programs": rows}, indent=2) + "\n")
+    print(f"written to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
