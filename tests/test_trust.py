@@ -134,10 +134,25 @@ def test_predict_overridden_to_answer_from_the_labels(grade_file):
 
 
 def test_training_on_the_test_set_is_named(grade_file):
-    result = grade_file(TRAIN_ON_TEST, 3, epochs=40, timeout_s=400)
+    result = grade_file(TRAIN_ON_TEST, 3)
     threshold = check(result, "accuracy.threshold")
     assert not threshold.passed and "trained on the test set" in threshold.message, threshold.message
     assert any("trained on the test set" in f for f in result.flags)
+    assert result.run.trace["measurements"][-1]["fit_on_served_test"] == 1.0
+
+
+def test_memorised_test_set_is_named_without_the_process_evidence(grade_file):
+    """The trusted check does not rest on what the process recorded: the program hides its
+    fit inputs from the probe, and the memorised test set still shows outside it."""
+    hidden = TRAIN_ON_TEST + """
+import sys
+for probe in sys.modules["grader.probe.session"].CURRENT.probes:
+    getattr(probe, "fit_inputs", {}).clear()
+"""
+    result = grade_file(hidden, 3, epochs=40, timeout_s=400)
+    threshold = check(result, "accuracy.threshold")
+    assert result.run.trace["measurements"][-1]["fit_on_served_test"] is None
+    assert not threshold.passed and "trained on the test set" in threshold.message, threshold.message
     t = result.run.trusted[0]
     assert t.accuracy_served - t.accuracy_unseen > 0.10
 

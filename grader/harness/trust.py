@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # registry imports the check modules, which import this one
     from grader.harness.registry import Context
 
 LEAK_MARGIN = 0.10  # served-test minus unseen accuracy; sampling noise at n=1000 is about 0.02
+LEAK_SHARE = 0.05  # of the fitted images found among the served test images (in-process evidence)
 DISAGREEMENT = 0.02  # in-process vs trusted accuracy on the same served test images
 
 
@@ -30,8 +31,18 @@ class Figure:
 def figure(ctx: Context, measurement: dict[str, Any] | None) -> Figure:
     """The accuracy that decides the band for the model measured as `measurement`."""
     m = measurement or {}
+    result = accuracy_figure(ctx, m)
+    share = m.get("fit_on_served_test") or 0
+    if share >= LEAK_SHARE and not result.problem:
+        result.problem = (f"trained on the test set: {share:.0%} of the images the model was fitted on are "
+                          "served test images")
+        result.flags.append(result.problem)
+    return result
+
+
+def accuracy_figure(ctx: Context, m: dict[str, Any]) -> Figure:
     inside = m.get("accuracy")
-    t = ctx.trusted_for(measurement)
+    t = ctx.trusted_for(m)
     if t is not None and t.accuracy is not None:
         return trusted_figure(t, inside)
     evidence = {"in-process measurement": inside, "source": "the program's own process (evidence only)"}

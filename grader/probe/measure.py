@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from grader.probe.leaks import served_test_share
+
 
 def pick_model(probe) -> tuple[int | None, bool]:
     """The model to measure: the last one fitted, else the last one evaluated (untrained)."""
@@ -75,6 +77,7 @@ def measure(probe) -> dict[str, Any] | None:
     except Exception as e:
         result["error"] = f"the model could not predict on the test set: {type(e).__name__}: {e}"[:500]
         return result
+    result["fit_on_served_test"] = served_test_share(probe.fit_inputs.get(mid), served.x_test)
     probe.measured = {"model": mid, "framework": "keras", "object": model, "inputs": x, "raw": served.x_test,
                       "dataset": name}  # for the export to the trusted re-measurement
     labels = np.asarray(served.y_test).reshape(-1).astype(np.int64)
