@@ -112,6 +112,7 @@ class RunRecord(BaseModel):
     sandbox: str = "local"
     device: str = "cpu"
     trusted: list[TrustedMeasurement] = Field(default_factory=list)  # re-measured in a clean sandbox
+    data_source: str | None = None  # real | standin, as the host's cache says (not the program's trace)
     export_dir: str | None = Field(default=None, exclude=True)  # host copy of the exported models, transient
 
 

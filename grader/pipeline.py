@@ -82,13 +82,15 @@ def rejected_run(job: Job) -> RunRecord:
 def unparsable_run(static: StaticReport) -> RunRecord:
     """A program that does not parse is not run: Python would stop at the same line."""
     e = static.syntax_error
-    where = f" at line {e.line}: `{e.text.strip()}`" if e.line else ""
+    where = f" in {e.where()}: `{e.text.strip()}`" if e.line else ""
     return RunRecord(status=Status.error, message=f"SyntaxError: {e.message}{where} (not run)")
 
 
 def run_and_remeasure(job: Job, plan: RunPlan, runner: Runner, artifacts_to: Path) -> RunRecord:
     """The student's run, then the trusted re-measurement of what it exported (grader/trusted.py)."""
     run = runner.run(job, plan, artifacts_to)
+    if plan.dataset:
+        run.data_source = "real" if provider.is_staged(plan.dataset, plan.cache_dir) else "standin"
     try:
         if run.export_dir and hasattr(runner, "remeasure"):
             run.trusted = trusted.remeasure(run, plan, runner)

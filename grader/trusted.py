@@ -38,9 +38,14 @@ from grader.probe.measure import predictions_to_labels
 from grader.runners.base import RunPlan
 
 MAX_UNSEEN = 2000
+MAX_MODELS = 3  # clean sandboxes per job, whatever the trace lists
 MAX_MODEL_BYTES = 256 * 2**20
 
 PT2_METADATA = ("archive_format", "archive_version", ".data/version", "byteorder", ".data/serialization_id")
+PT2_CONFIGS = ("data/weights/model_weights_config.json", "data/constants/model_constants_config.json")
+# Graph operations a Keras model never needs and that reach outside the model (files, Python).
+SAVEDMODEL_REFUSED_OPS = (b"WriteFile", b"ReadFile", b"MatchingFiles", b"DeleteFile", b"PyFunc", b"EagerPyFunc",
+                          b"ImmutableConst", b"PrintV2", b"WriteSummary", b"CreateSummaryFileWriter")
 
 
 class Refused(ValueError):
@@ -61,23 +66,31 @@ def checked_keras_json(folder: Path) -> str:
 
 
 def check_pt2(path: Path) -> None:
-    """A .pt2 archive whose weights are raw tensors and which holds no pickled entry."""
+    """A .pt2 archive of exactly the entries torch.export writes: its JSON, raw tensors named by
+    its two weight configs (none pickled), empty sample inputs, no guard code to execute."""
     with zipfile.ZipFile(path) as archive:
-        names = archive.namelist()
-        configs = [n for n in names if n.endswith(("weights_config.json", "constants_config.json"))]
-        raw = set()
-        for name in configs:
-            for tensor in json.loads(archive.read(name)).get("config", {}).values():
-                if tensor.get("use_pickle", True):
+        infos = archive.infolist()
+        names = [i.filename for i in infos]
+        roots = {n.split("/", 1)[0] for n in names}
+        if len(set(names)) != len(names) or len(roots) != 1:
+            raise Refused("the .pt2 archive is not one program (repeated or scattered entries)")
+        root = roots.pop()
+        allowed = {f"{root}/{n}" for n in PT2_METADATA + PT2_CONFIGS + ("models/model.json",)}
+        for config in PT2_CONFIGS:
+            if f"{root}/{config}" not in names:
+                continue
+            folder = f"{root}/{config.rsplit('/', 1)[0]}"
+            for tensor in json.loads(archive.read(f"{root}/{config}")).get("config", {}).values():
+                name = str(tensor.get("path_name", ""))
+                if tensor.get("use_pickle", True) or "/" in name or name.endswith((".pt", ".pkl", ".json")):
                     raise Refused("the .pt2 archive stores a tensor pickled")
-                raw.add(name.rsplit("/", 1)[0] + "/" + tensor["path_name"])
-        for info in archive.infolist():
-            name = info.filename
-            if name in raw or name.endswith(".json") or name.split("/", 1)[-1] in PT2_METADATA:
-                continue
-            if name.endswith(".pt") and info.file_size == 0:  # the sample inputs, saved empty
-                continue
-            raise Refused(f"the .pt2 archive holds an entry that is not data: {name}")
+                allowed.add(f"{folder}/{name}")
+        if f"{root}/models/model.json" in names and json.loads(archive.read(f"{root}/models/model.json")).get("guards_code"):
+            raise Refused("the .pt2 archive holds guard code, which loading would execute")
+        for info in infos:
+            empty_sample = info.filename == f"{root}/data/sample_inputs/model.pt" and info.file_size == 0
+            if info.filename not in allowed and not empty_sample:
+                raise Refused(f"the .pt2 archive holds an entry that is not data: {info.filename}")
 
 
 def check_npz(path: Path) -> None:
@@ -91,6 +104,12 @@ def check_npz(path: Path) -> None:
 
 
 def check_savedmodel(folder: Path) -> None:
+    """Only the files a SavedModel has, and no graph operation that reaches outside the model
+    (looked for by name in the graph: a deny-list, since the host never parses the graph)."""
+    graph = (folder / "savedmodel" / "saved_model.pb").read_bytes()
+    found = [op.decode() for op in SAVEDMODEL_REFUSED_OPS if op in graph]
+    if found:
+        raise Refused(f"the SavedModel's graph uses operations a model does not need: {', '.join(found)}")
     for path in (folder / "savedmodel").rglob("*"):
         rel = path.relative_to(folder / "savedmodel").as_posix()
         if path.is_file() and not (rel in ("saved_model.pb", "fingerprint.pb") or rel.startswith(("variables/", "assets/"))):
@@ -145,7 +164,7 @@ def remeasure(run: RunRecord, plan: RunPlan, runner: Any) -> list[TrustedMeasure
     if not run.export_dir or not run.trace:
         return []
     results = []
-    for entry in run.trace.get("exports") or []:
+    for entry in (run.trace.get("exports") or [])[:MAX_MODELS]:
         started = time.monotonic()
         result = TrustedMeasurement(model=entry.get("model"), part=entry.get("part"),
                                     framework=str(entry.get("framework", "")), kind=str(entry.get("kind", "")))
@@ -164,11 +183,13 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
                 result: TrustedMeasurement) -> None:
     if entry.get("error"):
         raise Refused(f"the model could not be exported: {entry['error']}")
-    if entry.get("dataset") not in IMAGE_DATASETS:
-        raise Refused(f"re-measuring a model of {entry.get('dataset')!r} outside the program is not supported yet")
+    if plan.dataset not in IMAGE_DATASETS:
+        raise Refused(f"re-measuring a model of {plan.dataset!r} outside the program is not supported yet")
+    if entry.get("dataset") != plan.dataset:
+        raise Refused(f"the exported model was measured on {entry.get('dataset')!r}, not on {plan.dataset!r}")
     if not entry.get("preprocess"):
         raise Refused("the program's preprocessing could not be described as data (layout and scaling)")
-    sets, where, visible = evaluation_sets(entry["dataset"], plan)
+    sets, where, visible = evaluation_sets(plan.dataset, plan)
     with tempfile.TemporaryDirectory(prefix="grader-clean-") as tmp:
         request, out = Path(tmp) / "request", Path(tmp) / "out"
         source = export_root / Path(str(entry.get("dir", ""))).name
@@ -179,7 +200,7 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
         for name, (x, _) in sets.items():
             np.save(request / f"{name}.npy", np.ascontiguousarray(x), allow_pickle=False)
         (request / "request.json").write_text(json.dumps(
-            {"kind": entry["kind"], "flavour": entry.get("flavour"), "preprocess": entry["preprocess"],
+            {"kind": entry["kind"], "flavour": plan.keras_flavour, "preprocess": entry["preprocess"],
              "inputs": list(sets)}))
         out.mkdir()
         status, message = runner.remeasure(request, out, plan)

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from grader.batch import run_batch
@@ -498,3 +499,21 @@ def test_clean_sandbox_runs_in_a_container_of_its_own(client, image, jobs_dir, t
     status, message = DockerRunner(image=image, jobs_dir=jobs_dir).remeasure(request, out, plan(tmp_path))
     assert status == Status.error and "no-such-format" in message, message
     assert list(out.iterdir()) == [] and job_containers(client) == []
+
+
+def test_quick_job_on_staged_images_sees_only_its_subset(client, image, jobs_dir, tmp_path):
+    """The test images kept back for the trusted re-measurement are out of the program's reach:
+    the container's copy of the staged file holds only the quick subset."""
+    datasets = tmp_path / "cache" / "datasets"
+    datasets.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    np.savez(datasets / "cifar10.npz", x_train=rng.integers(0, 256, (200, 32, 32, 3), dtype=np.uint8),
+             y_train=np.arange(200) % 10, x_test=rng.integers(0, 256, (100, 32, 32, 3), dtype=np.uint8),
+             y_test=np.arange(100) % 10)
+    r = run_one(DockerRunner(image=image, jobs_dir=jobs_dir), tmp_path, """
+        import numpy as np
+        z = np.load("/data/datasets/cifar10.npz")
+        print("SEEN", len(z["x_train"]), len(z["x_test"]))
+    """, quick_train=50, quick_test=20)
+    assert "SEEN 50 20" in r.stdout, (r.status, r.message, r.stdout)
+    assert len(np.load(datasets / "cifar10.npz")["x_test"]) == 100  # the staged file itself is untouched

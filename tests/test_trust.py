@@ -89,8 +89,8 @@ class Payload:
 import importlib
 export = importlib.import_module("grader.probe.export")
 original = export.export_measured
-def export_measured(probes, out_dir, flavour):
-    entries = original(probes, out_dir, flavour)
+def export_measured(probes, out_dir):
+    entries = original(probes, out_dir)
     folder = out_dir / "export" / "0"
     folder.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(folder / "model.pt2", "w") as z:
@@ -204,4 +204,16 @@ def test_pt2_with_a_pickled_tensor_or_entry_is_refused(tmp_path):
         z.writestr("m/data/weights/weight_0", np.zeros(4, np.float32).tobytes())
         z.writestr("m/data/sample_inputs/model.pt", b"PK\x03\x04 not empty")
     with pytest.raises(Refused, match="not data"):
+        check_pt2(path)
+
+
+def test_pt2_with_a_second_weights_config_naming_a_pickle_is_refused(tmp_path):
+    """A config file of the right name in the wrong place must not make a pickle count as a tensor."""
+    path = tmp_path / "model.pt2"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("m/data/weights/model_weights_config.json", json.dumps({"config": {}}))
+        z.writestr("m/data/sample_inputs/x_weights_config.json",
+                   json.dumps({"config": {"w": {"path_name": "model.pt", "use_pickle": False}}}))
+        z.writestr("m/data/sample_inputs/model.pt", b"\x80\x04 a pickle")
+    with pytest.raises(Refused):
         check_pt2(path)

@@ -87,6 +87,8 @@ class Context:
 
     @property
     def data_source(self) -> str:
+        if self.run and self.run.data_source:  # the host's own knowledge of the cache
+            return self.run.data_source
         return (self.trace.get("dataset") or {}).get("source", "standin")
 
     @property

@@ -46,7 +46,7 @@ def accuracy_figure(ctx: Context, m: dict[str, Any]) -> Figure:
     if t is not None and t.accuracy is not None:
         return trusted_figure(t, inside)
     evidence = {"in-process measurement": inside, "source": "the program's own process (evidence only)"}
-    if inside is None or m.get("dataset") not in IMAGE_DATASETS:
+    if inside is None or ctx.rubric.dataset not in IMAGE_DATASETS:  # the rubric says, never the trace
         if inside is not None:
             evidence["note"] = "text models are not yet re-measured outside the program's process"
         return Figure(inside, evidence=evidence)

@@ -24,7 +24,7 @@ from grader.probe.keras_classes import KERAS_CLASSES, keras_classes
 MAX_EXPORT_BYTES = 256 * 2**20
 
 
-def export_measured(probes: list[Any], out_dir: Path, flavour: str) -> list[dict[str, Any]]:
+def export_measured(probes: list[Any], out_dir: Path) -> list[dict[str, Any]]:
     """One manifest entry per measured model: {model, part, framework, kind, dir, files
     {name: {bytes, sha256}}, preprocess, dataset} or the same with `error`."""
     root = out_dir / "export"
@@ -37,7 +37,7 @@ def export_measured(probes: list[Any], out_dir: Path, flavour: str) -> list[dict
         folder = root / str(len(entries))
         folder.mkdir(parents=True)
         entry = {"model": measured["model"], "part": measured.get("part"), "framework": measured["framework"],
-                 "dataset": measured["dataset"], "dir": f"export/{len(entries)}", "flavour": flavour}
+                 "dataset": measured["dataset"], "dir": f"export/{len(entries)}"}
         try:
             entry["preprocess"] = layouts.describe(measured["inputs"], measured["raw"])
             entry["kind"] = WRITERS[measured["framework"]](measured, folder)

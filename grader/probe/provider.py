@@ -782,6 +782,11 @@ def openml_table(served: Served, table: str) -> tuple[np.ndarray, np.ndarray]:
 # ------------------------------------------------------------- images the program never saw
 
 
+def is_staged(name: str, cache_dir: str | os.PathLike) -> bool:
+    """Whether real data of `name` is staged in the cache (else the stand-in is served)."""
+    return (Path(cache_dir) / "datasets" / f"{name}.npz").is_file()
+
+
 def served_test(name: str, *, cache_dir: str | os.PathLike, quick: bool, quick_test: int,
                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The test split `load` serves (x_test, y_test), without making the training split."""

@@ -227,8 +227,7 @@ def export(session: Session) -> None:
     from grader.probe.export import export_measured
 
     try:
-        session.trace["exports"] = export_measured(session.probes, Path(session.config["out_dir"]),
-                                                   session.config.get("keras_flavour", "keras3"))
+        session.trace["exports"] = export_measured(session.probes, Path(session.config["out_dir"]))
     except Exception as e:
         session.trace["exports"] = [{"error": f"{type(e).__name__}: {e}"[:500]}]
     session.trace.save()

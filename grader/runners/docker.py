@@ -27,11 +27,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import psutil
 from pydantic import BaseModel
 
 from grader.models import Job, RunRecord, Status
 from grader.paths import PACKAGE_DIR
+from grader.probe.layouts import IMAGE_DATASETS
 from grader.runners.base import (CLEAN_TIMEOUT_S, CappedStream, RunPlan, copy_submission, job_env, keep_artifacts, keep_export,
                                  probe_config, read_trace, verdict)
 from grader.sandbox_image import HASH_LABEL, IMAGES, SANDBOX_UID, SandboxError, definition_hash, engine
@@ -109,10 +111,27 @@ def container_spec(plan: RunPlan, image: str, work: Path, user: str, cpus: float
                 Mount("/job/config", str(work / "config"), type="bind", read_only=True),
                 Mount("/job/out", str(work / "out"), type="bind", read_only=False),
                 Mount("/data", plan.cache_dir, type="bind", read_only=True),
-                Mount("/opt/grader/grader/probe", str(PACKAGE_DIR / "probe"), type="bind", read_only=True)],
+                Mount("/opt/grader/grader/probe", str(PACKAGE_DIR / "probe"), type="bind", read_only=True),
+                *(Mount(f"/data/datasets/{f.name}", str(f), type="bind", read_only=True)  # over the full file
+                  for f in sorted((work / "served").glob("*.npz")))],
         device_requests=requests, log_config=LogConfig(type="none"),
         stdin_open=False, tty=False, detach=True,
     )
+
+
+def precut_served_data(plan: RunPlan, folder: Path) -> None:
+    """Quick mode on staged real images: the job's container sees only the subset it is served,
+    in place of the staged file, so the test images kept back for the trusted re-measurement
+    (grader/trusted.py) are out of the program's reach."""
+    from grader.probe import provider
+
+    if plan.mode != "quick" or plan.dataset not in IMAGE_DATASETS or not provider.is_staged(plan.dataset, plan.cache_dir):
+        return
+    served = provider.load(plan.dataset, cache_dir=plan.cache_dir, quick=True, quick_train=plan.quick_train,
+                           quick_test=plan.quick_test)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / f"{plan.dataset}.npz", x_train=served.x_train, y_train=served.y_train,
+             x_test=served.x_test, y_test=served.y_test)
 
 
 def protections(plan: RunPlan, cpus: float, gpu: GpuShare | None) -> dict[str, str]:
@@ -347,6 +366,7 @@ class DockerRunner:
             from grader.probe.weights import prepare_standins
 
             prepare_standins(plan.cache_dir)
+        precut_served_data(plan, work / "served")
         config = probe_config(plan, Path("/job/submission") / plan.entry, Path("/job/out"), Path("/job/out/artifacts"))
         config["cache_dir"] = "/data"
         (work / "config" / "config.json").write_text(json.dumps(config))
