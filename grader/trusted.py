@@ -93,16 +93,6 @@ def check_pt2(path: Path) -> None:
                 raise Refused(f"the .pt2 archive holds an entry that is not data: {info.filename}")
 
 
-def check_npz(path: Path) -> None:
-    """Arrays only: an object array would be unpickled on loading."""
-    try:
-        with np.load(path, allow_pickle=False) as arrays:
-            for name in arrays.files:
-                arrays[name]
-    except ValueError as e:
-        raise Refused(f"the exported arrays hold pickled objects ({e})") from None
-
-
 def check_savedmodel(folder: Path) -> None:
     """Only the files a SavedModel has, and no graph operation that reaches outside the model
     (looked for by name in the graph: a deny-list, since the host never parses the graph)."""
@@ -131,8 +121,6 @@ def check_export(folder: Path, entry: dict[str, Any]) -> None:
         check_pt2(folder / "model.pt2")
     elif kind == "keras_savedmodel":
         check_savedmodel(folder)
-    elif kind == "knn_npz":
-        check_npz(folder / "knn.npz")
     else:
         raise Refused(f"unknown export format {kind!r}")
 

@@ -19,7 +19,7 @@ from grader.pipeline import grade
 from grader.runners.local import LocalRunner
 from grader.submissions import single_job
 
-CASES = PROJECT.parent / "shared" / "cases"
+CASES = Path(__file__).parent / "fixtures" / "cases"  # a copy of the project's cases, one per kind of fault
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ from grader.models import Status
 from grader.probe import provider
 from grader.probe.budget import TrainBudget
 
-CASES = Path(__file__).resolve().parents[2] / "shared" / "cases"
+CASES = Path(__file__).parent / "fixtures" / "cases"  # a copy of the project's cases, one per kind of fault
 
 
 # ---------------------------------------------------------------- the rubric declares it

@@ -25,7 +25,7 @@ from grader.runners.local import LocalRunner
 from grader.static import analyse
 from grader.submissions import class_jobs, programs_in, read_roster, single_job
 
-CASES = PROJECT.parent / "shared" / "cases"
+CASES = Path(__file__).parent / "fixtures" / "cases"  # a copy of the project's cases, one per kind of fault
 STEPS = ["load_data", "build_model", "compile", "train", "evaluate"]
 needs_cases = pytest.mark.skipif(not CASES.is_dir(), reason=f"{CASES} is not here")
 

@@ -1,7 +1,7 @@
 """`python -m grader.clean REQUEST.json OUT_DIR`: a checked model's outputs on given images
 (or `--warm FRAMEWORK`, started ahead: the request comes on stdin).
 
-REQUEST.json: {"kind": keras_json | keras_savedmodel | torch_pt2 | knn_npz, "flavour": keras3 | legacy,
+REQUEST.json: {"kind": keras_json | keras_savedmodel | torch_pt2, "flavour": keras3 | legacy,
 "preprocess": grader.probe.layouts description, "inputs": [name, ...]}, beside it the model
 files and <name>.npy (uint8 images, N x H x W [x C]). Writes OUT_DIR/<name>.npy: float32
 outputs, one row per image. Loads only with the frameworks' data-only loaders.
@@ -60,26 +60,14 @@ def torch_pt2(folder: Path, request: dict[str, Any]) -> Callable[[np.ndarray], n
     return batched(outputs)
 
 
-def knn_npz(folder: Path, request: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
-    from sklearn.neighbors import KNeighborsClassifier
-
-    arrays = np.load(folder / "knn.npz", allow_pickle=False)
-    knn = KNeighborsClassifier(n_neighbors=int(arrays["n_neighbors"]), weights=str(arrays["weights"]),
-                               metric=str(arrays["metric"]), p=float(arrays["p"]))
-    knn.fit(arrays["fit_X"], arrays["y"])
-    classes = int(arrays["y"].max()) + 1
-    return lambda x: np.eye(classes, dtype=np.float32)[knn.predict(x.reshape(len(x), -1))]
-
-
 def batched(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: np.concatenate([fn(x[i:i + BATCH]) for i in range(0, len(x), BATCH)])
 
 
-LOADERS = {"keras_json": keras_json, "keras_savedmodel": keras_savedmodel, "torch_pt2": torch_pt2,
-           "knn_npz": knn_npz}
+LOADERS = {"keras_json": keras_json, "keras_savedmodel": keras_savedmodel, "torch_pt2": torch_pt2}
 
 
-WARM = {"keras": "tensorflow", "torch": "torch", "sklearn": "sklearn.neighbors"}  # what to import while the student's job runs
+WARM = {"keras": "tensorflow", "torch": "torch"}  # what to import while the student's job runs
 
 
 def main(argv: list[str]) -> int:

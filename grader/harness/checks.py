@@ -130,8 +130,14 @@ def completes(ctx: Context, params: dict) -> Outcome:
 @check("framework.keras", "Uses TensorFlow / Keras")
 def uses_keras(ctx: Context, params: dict) -> Outcome:
     frameworks = ctx.trace.get("frameworks", {})
+    keras = models_of(ctx, "keras")
+    if keras:
+        return Outcome(True, f"Keras models built ({len(keras)})", evidence=frameworks)
     if ctx.models:
-        return Outcome(True, f"Keras models built ({len(ctx.models)})", evidence=frameworks)
+        built = ", ".join(sorted({FRAMEWORK_NAMES.get(m.get("framework", ""), m.get("framework", "?"))
+                                  for m in ctx.models}))
+        return Outcome(False, f"not TensorFlow/Keras: the model is built with {built}",
+                       hint="this program must be written with TensorFlow and Keras")
     if {"tensorflow", "keras"} & set(ctx.static.imports):
         return Outcome(False, "imports TensorFlow/Keras but no Keras model was built",
                        hint="build the model with keras.Sequential or the functional API")

@@ -97,18 +97,4 @@ def write_torch(measured: dict[str, Any], folder: Path) -> str:
     return "torch_pt2"
 
 
-def write_knn(measured: dict[str, Any], folder: Path) -> str:
-    """A fitted k-nearest-neighbours classifier as its arrays (.npz, no pickled object)."""
-    import numpy as np
-
-    est = measured["object"]
-    if type(est).__name__ != "KNeighborsClassifier" or not isinstance(est.weights, str):
-        raise ValueError(f"only a KNeighborsClassifier with named weights can be exported, not {type(est).__name__}")
-    labels = np.asarray([int(c) for c in est.classes_])[np.asarray(est._y).reshape(-1)]  # classes as class numbers
-    np.savez(folder / "knn.npz", fit_X=np.asarray(est._fit_X, dtype=np.float32), y=labels.astype(np.int64),
-             n_neighbors=np.int64(est.n_neighbors), weights=np.str_(est.weights), metric=np.str_(est.effective_metric_),
-             p=np.float64(est.p or 2))
-    return "knn_npz"
-
-
-WRITERS = {"keras": write_keras, "torch": write_torch, "sklearn": write_knn}
+WRITERS = {"keras": write_keras, "torch": write_torch}
