@@ -85,6 +85,12 @@ class AssetNotServed(RuntimeError):
     raw URL errors, and the job's message must say what to stage."""
 
 
+class NetworkRefused(ConnectionRefusedError):
+    """A socket connection or name lookup beyond loopback, refused. An OSError, as the OS's
+    own refusal is, so that a program which handles an offline network goes on; its message
+    still says what was asked for and what to stage."""
+
+
 def asked_from_internet(what: str, stage_as: str | None = None, known: str = "") -> AssetNotServed:
     """The one message for an asset that is neither staged nor has a stand-in."""
     stage = (f"stage it with `grader data stage {stage_as} FILE`" if stage_as else
@@ -119,10 +125,10 @@ def install_network_guard(trace: Trace) -> None:
     original_connect = socket.socket.connect
     original_getaddrinfo = socket.getaddrinfo
 
-    def refuse(address: Any) -> AssetNotServed:
+    def refuse(address: Any) -> NetworkRefused:
         trace.note(f"the program tried to open a network connection to {address!r}: refused")
         trace.save()
-        return asked_from_internet(str(address[0] if isinstance(address, tuple) else address))
+        return NetworkRefused(str(asked_from_internet(str(address[0] if isinstance(address, tuple) else address))))
 
     def connect(sock, address):
         if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address):
