@@ -95,7 +95,10 @@ def main(argv: list[str]) -> int:
     """`REQUEST.json OUT_DIR`, or `--warm FRAMEWORK`: import it, then read
     ["REQUEST.json", "OUT_DIR"] as one JSON line on stdin (none: exit)."""
     if argv[0] == "--warm":
-        WARM.get(argv[1], lambda: None)()
+        try:
+            WARM.get(argv[1], lambda: None)()
+        except Exception:  # only time is lost: the request is served the same way
+            pass
         line = sys.stdin.readline()
         if not line.strip():
             return 0
