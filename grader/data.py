@@ -38,6 +38,8 @@ from typing import Any, BinaryIO
 import numpy as np
 from pydantic import BaseModel
 
+from grader.probe.keras_assets import digests as file_digests
+
 DATASETS = ("cifar10", "mnist", "imdb", "imdb_word_index")
 MANIFEST = "manifest.json"
 
@@ -161,7 +163,7 @@ def stage(name: str, source_file: Path, cache_dir: Path, verify: bool = True) ->
     if name == "imdb" and not verify:
         raise DataError("imdb.npz stores the reviews pickled, and a pickle can run code when it is "
                         "read: only the official file, with its checksum verified, is staged")
-    digests = _digests(source_file)
+    digests = file_digests(source_file)
     actual = digests[src.algo]
     if verify and actual != src.digest:
         raise DataError(
@@ -189,7 +191,7 @@ def stage(name: str, source_file: Path, cache_dir: Path, verify: bool = True) ->
         try:
             with open(tmp_npz, "wb") as fh:
                 write(fh)
-            entry["sha256"] = _digests(tmp_npz)["sha256"]
+            entry["sha256"] = file_digests(tmp_npz)["sha256"]
             manifest = read_manifest(cache_dir)
             manifest[name] = entry
             tmp_manifest = _temp_in(out_dir, MANIFEST)
@@ -421,15 +423,6 @@ def _check_layout(name: str, arrays: dict[str, np.ndarray], origin: Path) -> dic
 # -------------------------------------------------------------------------------- helpers
 
 
-def _digests(path: Path) -> dict[str, str]:
-    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            md5.update(chunk)
-            sha.update(chunk)
-    return {"md5": md5.hexdigest(), "sha256": sha.hexdigest()}
-
-
 def _temp_in(directory: Path, name: str) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=directory)
     os.close(fd)
@@ -480,7 +473,7 @@ def stage_weights(name: str, source_file: Path, cache_dir: Path, verify: bool = 
     source_file = Path(source_file).expanduser()
     if not source_file.is_file():
         raise DataError(f"{source_file} does not exist. Download {' or '.join(w.url for w in files)} and give its path.")
-    sha = _digests(source_file)["sha256"]
+    sha = file_digests(source_file)["sha256"]
     if verify:
         spec = next((w for w in files if sha.startswith(w.sha256_prefix)), None)
         if spec is None:
@@ -637,7 +630,7 @@ def _stage_file(name: str, source_file: Path, cache_dir: Path, verify: bool) -> 
 
     if not source_file.is_file():
         raise DataError(f"{source_file} is not a file")
-    sums = _digests(source_file)
+    sums = file_digests(source_file)
     known = bool({sums["md5"], sums["sha256"]} & keras_known_digests())
     if verify and not known:
         raise DataError(f"checksum mismatch for {source_file}: neither its md5 {sums['md5']} nor its sha256 matches "
@@ -711,7 +704,7 @@ def _stage_nltk(name: str, source_file: Path, cache_dir: Path, verify: bool) -> 
         except zipfile.BadZipFile as exc:
             raise DataError(f"{source_file} is not a zip file: {exc}") from exc
         shutil.copyfile(source_file, dest / f"{package}.zip")
-        sha = _digests(source_file)["sha256"]
+        sha = file_digests(source_file)["sha256"]
     return StagedAsset(kind="nltk", name=package, path=dest / package, sha256=sha, verified=False,
                        how="layout checked (NLTK publishes no checksum the grader can check offline)")
 
@@ -731,7 +724,7 @@ def _stage_spacy(name: str, source_file: Path, cache_dir: Path, verify: bool) ->
             shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(folder, target)
-    sha = _digests(source_file)["sha256"] if source_file.is_file() else ""
+    sha = file_digests(source_file)["sha256"] if source_file.is_file() else ""
     how = "every file's sha256 matches the wheel's RECORD" if verified else "checksum not checked"
     return StagedAsset(kind="spacy", name=name, path=target, sha256=sha, verified=verified, how=how)
 

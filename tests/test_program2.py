@@ -202,7 +202,7 @@ def weights_file(tmp_path, monkeypatch) -> Path:
     """A small file, and a catalogue entry named by its sha256 prefix as torch.hub names files."""
     path = tmp_path / "download.pth"
     torch.save({"w": torch.arange(6.0)}, path)
-    prefix = data._digests(path)["sha256"][:8]
+    prefix = data.file_digests(path)["sha256"][:8]
     name = f"resnet50-{prefix}.pth"
     monkeypatch.setitem(weights.CATALOGUE, name, weights.WeightsFile(
         name, "resnet50", "ResNet50_Weights.TEST", f"https://download.pytorch.org/models/{name}"))

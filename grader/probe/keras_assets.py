@@ -40,6 +40,7 @@ from typing import Any
 
 from grader.probe.shims import AssetNotServed, asked_from_internet, url_file_name
 from grader.probe.trace import Trace
+from grader.probe.weights import label_by_weights
 
 STANDIN_VERSION = 1
 FILES_DIR = "files"  # <cache>/files/<name>: files staged under the name a program asks for
@@ -357,25 +358,13 @@ class KerasAssets:
             self.record["files"].append(entry)
         label = "real" if source == "real" else "synthetic stand-in"
         self.trace.note(f"{name} ({label}) was served from the grader's cache")
-        self._label_dataset()
+        label_by_weights(self.trace, self.record["weights"])
         self.trace.save()
         return path
 
     def _verified(self, name: str) -> bool | None:
         entry = read_manifest(self.cache_dir).get(name)
         return bool(entry.get("verified")) if isinstance(entry, dict) else None
-
-    def _label_dataset(self) -> None:
-        """A program without a dataset is labelled by its weights, so reports say when they
-        were stand-ins."""
-        current = self.trace["dataset"]
-        if current is not None and current.get("kind") != "weights" or not self.record["weights"]:
-            return
-        served = list(dict.fromkeys((w["file"], w["source"]) for w in self.record["weights"]))
-        names = ", ".join(f + (" (synthetic stand-in)" if src == "standin" else "") for f, src in served)
-        self.trace["dataset"] = {"kind": "weights", "name": "pretrained weights",
-                                 "source": "standin" if any(src == "standin" for _, src in served) else "real",
-                                 "description": f"pretrained weights {names}"}
 
     def _writable(self, relative: str, make) -> Path:
         """<cache>/keras/standin/v<N>/relative, made by make(path) if missing; the job's

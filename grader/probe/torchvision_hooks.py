@@ -73,20 +73,8 @@ class TorchvisionProbe:
         if self.building is not None:
             self.building["loaded"].append(entry)
         self.trace.note(f"pretrained weights {served.describe()} were served from the grader's cache")
-        self._label_weights()
+        weights.label_by_weights(self.trace, self.record["weights"])
         self.trace.save()
-
-    def _label_weights(self) -> None:
-        """A program without a dataset is labelled by its weights, so that reports say
-        when they were stand-ins."""
-        current = self.trace["dataset"]
-        if current is not None and current.get("kind") != "weights":
-            return
-        served = list(dict.fromkeys((w["file"], w["source"]) for w in self.record["weights"]))
-        names = ", ".join(f + (" (synthetic stand-in)" if src == "standin" else "") for f, src in served)
-        self.trace["dataset"] = {"kind": "weights", "name": "pretrained weights",
-                                 "source": "standin" if any(src == "standin" for _, src in served) else "real",
-                                 "description": f"pretrained weights {names}"}
 
     def _wrap_builders(self) -> None:
         import torchvision.models as tvm

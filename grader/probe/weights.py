@@ -208,3 +208,16 @@ def _patch_torchvision(loader: Callable[..., Any]) -> None:
         return
     replaced.load_state_dict_from_url = loader
     api.load_state_dict_from_url = loader
+
+
+def label_by_weights(trace: Any, weights: list[dict[str, Any]]) -> None:
+    """A program without a dataset is labelled by the pretrained weights it was served
+    (records with "file" and "source"), so that reports say when they were stand-ins."""
+    current = trace["dataset"]
+    if current is not None and current.get("kind") != "weights" or not weights:
+        return
+    served = list(dict.fromkeys((w["file"], w["source"]) for w in weights))
+    names = ", ".join(f + (" (synthetic stand-in)" if src == "standin" else "") for f, src in served)
+    trace["dataset"] = {"kind": "weights", "name": "pretrained weights",
+                        "source": "standin" if any(src == "standin" for _, src in served) else "real",
+                        "description": f"pretrained weights {names}"}
