@@ -103,6 +103,7 @@ class CleanProcess:
     """A clean sandbox process (grader.clean) and what it leaves behind."""
 
     proc: subprocess.Popen
+    framework: str  # what it warmed: keras | torch | none
     work: Path
     stderr: CappedStream
     reader: threading.Thread
@@ -221,8 +222,9 @@ class LocalRunner:
         folder without the submission, the job's memory and process limits, no network where
         the OS allows it. Returns (ok | error | timeout | oom | killed, message)."""
         clean = self.warm.pop(threading.get_ident(), None)
-        if clean is None or clean.proc.poll() is not None:
-            end(clean)
+        framework = json.loads((request / "request.json").read_text())["kind"].split("_")[0]
+        if clean is None or clean.proc.poll() is not None or clean.framework != framework:
+            end(clean)  # warmed for another framework: TensorFlow loaded before torch can crash torch
             clean = self._start_clean(plan, "none")
         try:
             clean.proc.stdin.write(json.dumps([str(request / "request.json"), str(out)]).encode() + b"\n")
@@ -256,7 +258,7 @@ class LocalRunner:
         stderr = CappedStream(8192)
         reader = threading.Thread(target=pump, args=(proc.stderr, stderr), daemon=True)
         reader.start()
-        return CleanProcess(proc, work, stderr, reader)
+        return CleanProcess(proc, framework, work, stderr, reader)
 
     @staticmethod
     def _env(plan: RunPlan, home: Path, lib: Path) -> dict[str, str]:
