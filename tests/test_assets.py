@@ -220,3 +220,13 @@ def test_staged_nltk_package_is_served_as_real(tmp_path):
         assert trace["nlp_assets"] == [{"kind": "NLTK", "name": "stopwords", "source": "real"}]
     finally:
         nltk.data.path.remove(str(cache / "nltk_data"))
+
+
+def test_colab_upload_gives_pictures_first_and_never_an_empty_file(tmp_path):
+    from grader.probe.colab import submission_files
+
+    (tmp_path / "program5.ipynb").write_text("{}")
+    (tmp_path / "a_notes.txt").write_text("notes")
+    (tmp_path / "empty.json").write_text("")
+    (tmp_path / "street.jpg").write_bytes(b"\xff\xd8 a picture")
+    assert list(submission_files(tmp_path)) == ["street.jpg", "a_notes.txt"]

@@ -99,15 +99,21 @@ def _install_files(submission: Path, artifacts: Path, trace: Trace) -> None:
     sys.modules["google.colab.files"] = files
 
 
+PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+
+
 def submission_files(submission: Path) -> dict[str, bytes]:
-    """The submission's files at its top level, the program itself and hidden files left out."""
+    """The submission's files at its top level, pictures first (what these programs upload),
+    the program itself, hidden files and empty files left out."""
     out: dict[str, bytes] = {}
     total = 0
-    for path in sorted(submission.iterdir()):
+    for path in sorted(submission.iterdir(), key=lambda p: (p.suffix.lower() not in PICTURE_SUFFIXES, p.name)):
         if (path.name.startswith(".") or not path.is_file() or path.is_symlink()
                 or path.suffix.lower() in PROGRAM_SUFFIXES):
             continue
         size = path.stat().st_size
+        if size == 0:
+            continue
         if total + size > UPLOAD_MAX_BYTES:
             break
         out[path.name] = path.read_bytes()
