@@ -9,12 +9,18 @@ model with the frameworks' data-only loaders and writes its outputs on images, a
 scores them against labels that sandbox never sees:
 
 * the test images the program was served (compared with what the program reports), and
-* images the program never received: fresh stand-in samples drawn with a seed the sandbox
-  never sees, or real test images outside the quick subset. A model that memorised the test
+* samples the program never received: fresh stand-in samples drawn with a seed the sandbox
+  never sees, or real test samples outside the quick subset. A model that memorised the test
   set scores far higher on the first than on the second: that is named as a leak.
 
 A full run on real data serves every test image, so there are no unseen ones: the sheet says
 the test set was visible to the program.
+
+Re-measured: Keras and PyTorch image classifiers (Programs 1b, 3, 4), scikit-learn's KNN
+(Program 1a: refitted from the served images it was fitted on) and Keras models of padded
+reviews (Program 6). Not yet: PyTorch text models, the pretrained models' outputs on the
+reference images (Programs 2, 5) and a chatbot's replies (Program 7), which only the
+program's process can show; their checks say so in their evidence (harness.registry.BASIS).
 """
 
 from __future__ import annotations
@@ -31,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from grader.models import RunRecord, Status, TrustedMeasurement
-from grader.probe import provider
-from grader.probe.layouts import IMAGE_DATASETS
+from grader.probe import layouts, provider
+from grader.probe.layouts import TEXT_DATASETS
 from grader.probe.keras_classes import KERAS_CLASSES, keras_classes
 from grader.probe.measure import predictions_to_labels
 from grader.runners.base import RunPlan
@@ -106,6 +112,25 @@ def check_savedmodel(folder: Path) -> None:
             raise Refused(f"the SavedModel holds an unexpected file: {rel}")
 
 
+KNN_PARAMS = {"n_neighbors", "weights", "metric", "p"}
+
+
+def check_knn(folder: Path) -> None:
+    """knn.json of plain parameters and knn.npz holding exactly its two arrays."""
+    params = json.loads((folder / "knn.json").read_text())
+    if not isinstance(params, dict) or set(params) != KNN_PARAMS or not all(
+            isinstance(v, (int, float, str)) for v in params.values()):
+        raise Refused("the KNN's parameters are not plain values")
+    check_npz(folder / "knn.npz", {"fit_images.npy", "fit_labels.npy"})
+
+
+def check_npz(path: Path, names: set[str]) -> None:
+    """A .npz of exactly the named arrays (whose contents the clean sandbox loads without pickle)."""
+    with zipfile.ZipFile(path) as archive:
+        if set(archive.namelist()) != names:
+            raise Refused(f"{path.name} holds other entries than its arrays")
+
+
 def check_export(folder: Path, entry: dict[str, Any]) -> None:
     """Raises Refused unless the exported files are plain, small and data only."""
     files = [p for p in folder.rglob("*")]
@@ -114,6 +139,8 @@ def check_export(folder: Path, entry: dict[str, Any]) -> None:
     size = sum(p.stat().st_size for p in files if p.is_file())
     if size > MAX_MODEL_BYTES:
         raise Refused(f"the exported model is larger than {MAX_MODEL_BYTES // 2**20} MB")
+    if (entry.get("preprocess") or {}).get("per") == "feature":
+        check_npz(folder / "preprocess.npz", {"scale.npy", "shift.npy"})
     kind = entry.get("kind")
     if kind == "keras_json":
         (folder / "model.json").write_text(checked_keras_json(folder))
@@ -121,6 +148,8 @@ def check_export(folder: Path, entry: dict[str, Any]) -> None:
         check_pt2(folder / "model.pt2")
     elif kind == "keras_savedmodel":
         check_savedmodel(folder)
+    elif kind == "sklearn_knn":
+        check_knn(folder)
     else:
         raise Refused(f"unknown export format {kind!r}")
 
@@ -128,20 +157,69 @@ def check_export(folder: Path, entry: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- the images
 
 
-def evaluation_sets(dataset: str, plan: RunPlan) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str, bool]:
-    """{"served": (x, y), "unseen": (x, y)}, where the unseen images come from, and whether
-    the program saw the whole test set (a full run on real data: no unseen images)."""
-    x, y = provider.served_test(dataset, cache_dir=plan.cache_dir, quick=plan.mode == "quick",
-                                quick_test=plan.quick_test)
+def evaluation_sets(dataset: str, plan: RunPlan, entry: dict[str, Any]
+                    ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str, bool]:
+    """{"served": (x, y), "unseen": (x, y)}, where the unseen samples come from, and whether
+    the program saw the whole test set (a full run on real data: no unseen samples).
+
+    Served: the test images the program received; for a model scored on its own split of the
+    served images (a KNN on the OpenML table), the rows it held out (entry["served_rows"]);
+    for reviews, the test split imdb.load_data gave the program, padded as it padded them.
+    The host takes each from its own copy of the data, with its own labels."""
+    quick = plan.mode == "quick"
+    encode = lambda raw: raw  # noqa: E731  (images go to the clean sandbox as served)
+    if dataset in TEXT_DATASETS:
+        load_args, padding = checked_text_description(entry)
+        served = provider.load(dataset, cache_dir=plan.cache_dir, quick=quick, quick_train=plan.quick_train,
+                               quick_test=plan.quick_test)
+        _, (x, y) = provider.imdb_load_data(served, **load_args)
+        x = layouts.pad(x, padding)
+        encode = lambda raw: layouts.pad(provider.imdb_encode(raw, **load_args), padding)  # noqa: E731
+    elif entry.get("served_rows") is not None:
+        x, y = held_out_images(dataset, plan, entry["served_rows"])
+    else:
+        x, y = provider.served_test(dataset, cache_dir=plan.cache_dir, quick=quick, quick_test=plan.quick_test)
     sets = {"served": (x, y.reshape(-1).astype(np.int64))}
-    n = min(len(x), MAX_UNSEEN)
-    unseen = provider.unseen_test(dataset, n, cache_dir=plan.cache_dir, quick=plan.mode == "quick",
+    unseen = provider.unseen_test(dataset, min(len(x), MAX_UNSEEN), cache_dir=plan.cache_dir, quick=quick,
                                   quick_test=plan.quick_test, seed=secrets.randbits(62))
     if unseen is None:
         return sets, "", True
     x, y, where = unseen
-    sets["unseen"] = (x, y.reshape(-1).astype(np.int64))
+    sets["unseen"] = (encode(x), y.reshape(-1).astype(np.int64))
     return sets, where, False
+
+
+LOAD_ARGS = ("num_words", "skip_top", "maxlen", "seed", "start_char", "oov_char", "index_from")
+PAD_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64")
+
+
+def checked_text_description(entry: dict[str, Any]) -> tuple[dict[str, int | None], dict[str, Any]]:
+    """The program's imdb.load_data arguments and padding, if they are plain values (else Refused)."""
+    load_args, padding = entry.get("load_args") or {}, entry.get("preprocess") or {}
+    if not isinstance(load_args, dict) or not set(load_args) <= set(LOAD_ARGS) or not all(
+            v is None or type(v) is int for v in load_args.values()):
+        raise Refused("the program's load_data arguments are not plain numbers")
+    maxlen = padding.get("maxlen")
+    if type(maxlen) is not int or not 0 < maxlen <= 10_000 or str(padding.get("dtype")) not in \
+            {np.dtype(d).str for d in PAD_DTYPES} or padding.get("padding") not in ("pre", "post") \
+            or padding.get("truncating") not in ("pre", "post") or type(padding.get("value")) is not int:
+        raise Refused("the program's padding could not be described as data")
+    return load_args, padding
+
+
+def held_out_images(dataset: str, plan: RunPlan, rows: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The served images at `rows` (training then test) with their labels. Raises Refused
+    for rows that are not a list of distinct indices of served images."""
+    served = provider.load(dataset, cache_dir=plan.cache_dir, quick=plan.mode == "quick",
+                           quick_train=plan.quick_train, quick_test=plan.quick_test)
+    total = len(served.y_train) + len(served.y_test)
+    if not isinstance(rows, list) or not rows or not all(type(r) is int and 0 <= r < total for r in rows) \
+            or len(set(rows)) != len(rows):
+        raise Refused("the held-out rows the program's trace names are not served images")
+    index = np.asarray(rows)
+    x = np.concatenate([served.x_train, served.x_test])[index]
+    y = np.concatenate([served.y_train.reshape(-1), served.y_test.reshape(-1)])[index]
+    return x, y
 
 
 # ---------------------------------------------------------------- the re-measurement
@@ -171,13 +249,14 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
                 result: TrustedMeasurement) -> None:
     if entry.get("error"):
         raise Refused(f"the model could not be exported: {entry['error']}")
-    if plan.dataset not in IMAGE_DATASETS:
-        raise Refused(f"re-measuring a model of {plan.dataset!r} outside the program is not supported yet")
+    if not layouts.re_measured(plan.dataset, result.framework):
+        raise Refused(f"re-measuring a {result.framework} model of {plan.dataset!r} outside the program is not "
+                      "supported yet")
     if entry.get("dataset") != plan.dataset:
         raise Refused(f"the exported model was measured on {entry.get('dataset')!r}, not on {plan.dataset!r}")
     if not entry.get("preprocess"):
         raise Refused("the program's preprocessing could not be described as data (layout and scaling)")
-    sets, where, visible = evaluation_sets(plan.dataset, plan)
+    sets, where, visible = evaluation_sets(plan.dataset, plan, entry)
     with tempfile.TemporaryDirectory(prefix="grader-clean-") as tmp:
         request, out = Path(tmp) / "request", Path(tmp) / "out"
         source = export_root / Path(str(entry.get("dir", ""))).name

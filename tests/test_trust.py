@@ -175,6 +175,97 @@ def test_honest_program_is_re_measured_and_agrees(grade_file):
     assert not any("trusted figure counts" in f for f in result.flags)
 
 
+# ---------------------------------------------------------------- Program 1's KNN
+
+KNN = """
+from sklearn import datasets
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from sklearn.neighbors import KNeighborsClassifier
+cifar10 = datasets.fetch_openml(name="CIFAR_10_small")
+X, y = cifar10.data.astype("float32"), cifar10.target.astype("int")
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=42)
+scaler = StandardScaler()
+X_train = scaler.fit_transform(X_train)
+X_test = scaler.transform(X_test)
+knn = KNeighborsClassifier(n_neighbors=5)
+knn.fit(X_train, y_train)
+print("KNN Accuracy:", knn.score(X_test, y_test))
+"""
+
+
+def test_knn_is_re_measured_from_its_training_images(grade_file):
+    """The manual's KNN (standardised feature by feature) is refitted outside the program from
+    the served images it was fitted on, and scored on its held-out rows and on unseen images."""
+    result = grade_file(KNN, 1)
+    t = next(t for t in result.run.trusted if t.part == "knn")
+    assert t.error is None and t.kind == "sklearn_knn" and t.n_served == 1200 == t.n_unseen
+    knn = [m for m in result.run.trace["measurements"] if m.get("part") == "knn"][-1]
+    assert abs(t.accuracy_served - knn["accuracy"]) < 1e-6  # the same model on the same rows
+    assert abs(t.accuracy_served - t.accuracy_unseen) < 0.08
+    assert check(result, "knn.accuracy").passed
+
+
+def test_knn_forged_or_fitted_on_its_test_rows_earns_no_more(grade_file):
+    """Two attacks on part a: predict() answering from the labels (the in-process figure is
+    forged, the refitted KNN is not), and a KNN fitted on its own held-out rows (it scores far
+    higher on them than on images it never saw)."""
+    oracle = KNN.replace("knn = KNeighborsClassifier(n_neighbors=5)", """
+class KNeighborsOracle(KNeighborsClassifier):
+    def predict(self, X):
+        return y_test.to_numpy() if len(X) == len(y_test) else super().predict(X)
+knn = KNeighborsOracle(n_neighbors=5)""")
+    result = grade_file(oracle, 1)
+    knn = check(result, "knn.accuracy")
+    assert [m for m in result.run.trace["measurements"] if m.get("part") == "knn"][-1]["accuracy"] == 1.0
+    assert knn.evidence["trusted accuracy"] < 0.75, knn.message  # what the real KNN earns
+    assert any("trusted figure counts" in f for f in result.flags), result.flags
+
+    leaked = KNN.replace("knn.fit(X_train, y_train)", "import numpy as np\n"
+                         "knn.fit(np.concatenate([X_train, X_test]), np.concatenate([y_train, y_test]))")
+    result = grade_file(leaked, 1)
+    knn = check(result, "knn.accuracy")
+    assert not knn.passed and "trained on the test set" in knn.message, knn.message
+    assert result.marks["execution"] <= 9
+
+
+# ---------------------------------------------------------------- Program 6's recurrent models
+
+REVIEWS = """
+from tensorflow import keras
+(x_train, y_train), (x_test, y_test) = keras.datasets.imdb.load_data(num_words=2000)
+x_train = keras.utils.pad_sequences(x_train, maxlen=120, padding="post")
+x_test = keras.utils.pad_sequences(x_test, maxlen=120, padding="post")
+model = keras.Sequential([keras.Input((120,)), keras.layers.Embedding(2000, 16), keras.layers.LSTM(8),
+                          keras.layers.Dense(1, activation="sigmoid")])
+model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+model.fit(x_train, y_train, epochs=2, batch_size=64, verbose=0)
+print("Test accuracy:", model.evaluate(x_test, y_test, verbose=0)[1])
+"""
+
+
+def test_recurrent_model_is_re_measured_on_unseen_reviews(grade_file):
+    """A Keras LSTM on padded reviews: the host pads its own copy of the reviews as the program
+    did and unseen ones encoded by the program's load_data arguments; the clean sandbox runs it."""
+    result = grade_file(REVIEWS, 6)
+    t = result.run.trusted[0]
+    assert t.error is None and t.kind == "keras_json" and t.n_unseen == t.n_served > 0, t
+    assert result.run.trace["exports"][0]["preprocess"]["padding"] == "post"
+    assert abs(t.accuracy_served - result.run.trace["measurements"][-1]["accuracy"]) < 1e-6
+    assert abs(t.accuracy_served - t.accuracy_unseen) < 0.08
+
+
+def test_recurrent_model_whose_measurement_is_replaced_is_capped(grade_file):
+    result = grade_file(REVIEWS + """
+import sys
+for probe in sys.modules["grader.probe.session"].CURRENT.probes:
+    probe.measure = lambda: {"model": 0, "trained": True, "dataset": "imdb", "accuracy": 0.97, "n": 2000}
+""", 6)
+    threshold = check(result, "accuracy.threshold")
+    assert not threshold.passed and "not re-measured outside the program's process" in threshold.message
+    assert result.marks["execution"] <= 9 and any("faculty review" in f for f in result.flags)
+
+
 # ---------------------------------------------------------------- the host's file checks (no sandbox)
 
 

@@ -1,10 +1,11 @@
 """`python -m grader.clean REQUEST.json OUT_DIR`: a checked model's outputs on given images
 (or `--warm FRAMEWORK`, started ahead: the request comes on stdin).
 
-REQUEST.json: {"kind": keras_json | keras_savedmodel | torch_pt2, "flavour": keras3 | legacy,
-"preprocess": grader.probe.layouts description, "inputs": [name, ...]}, beside it the model
-files and <name>.npy (uint8 images, N x H x W [x C]). Writes OUT_DIR/<name>.npy: float32
-outputs, one row per image. Loads only with the frameworks' data-only loaders.
+REQUEST.json: {"kind": keras_json | keras_savedmodel | torch_pt2 | sklearn_knn, "flavour":
+keras3 | legacy, "preprocess": grader.probe.layouts description, "inputs": [name, ...]}, beside
+it the model files (and preprocess.npz for a description fitted per feature) and <name>.npy
+(uint8 images, N x H x W [x C]). Writes OUT_DIR/<name>.npy: float32 outputs, one row per
+image (a KNN's: one-hot votes). Loads only with data-only loaders (no unpickling).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def keras_json(folder: Path, request: dict[str, Any]) -> Callable[[np.ndarray], 
         import keras
     model = keras.models.model_from_json((folder / "model.json").read_text())
     model.load_weights(str(folder / "model.weights.h5"))
-    return batched(lambda x: np.asarray(model(x, training=False)))
+    return lambda x: np.asarray(model.predict(x, batch_size=BATCH, verbose=0))  # compiled: eager LSTMs crawl
 
 
 def keras_savedmodel(folder: Path, request: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
@@ -60,11 +61,24 @@ def torch_pt2(folder: Path, request: dict[str, Any]) -> Callable[[np.ndarray], n
     return batched(outputs)
 
 
+def sklearn_knn(folder: Path, request: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """The KNN refitted from its parameters and its training images under the same preprocessing."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    params = json.loads((folder / "knn.json").read_text())
+    arrays = np.load(folder / "knn.npz", allow_pickle=False)
+    labels = arrays["fit_labels"].astype(np.int64)
+    knn = KNeighborsClassifier(**params).fit(layouts.apply(arrays["fit_images"], request["preprocess"]), labels)
+    classes = max(10, int(labels.max()) + 1)
+    return batched(lambda x: np.eye(classes, dtype=np.float32)[knn.predict(x)])
+
+
 def batched(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: np.concatenate([fn(x[i:i + BATCH]) for i in range(0, len(x), BATCH)])
 
 
-LOADERS = {"keras_json": keras_json, "keras_savedmodel": keras_savedmodel, "torch_pt2": torch_pt2}
+LOADERS = {"keras_json": keras_json, "keras_savedmodel": keras_savedmodel, "torch_pt2": torch_pt2,
+           "sklearn_knn": sklearn_knn}
 
 
 def warm_keras() -> None:
@@ -87,8 +101,12 @@ def warm_torch() -> None:
     torch.export.load(buffer).module()(torch.zeros(1, 2))
 
 
+def warm_sklearn() -> None:
+    from sklearn.neighbors import KNeighborsClassifier  # noqa: F401
+
+
 # the loaders' slow first steps, done while the student's job runs
-WARM = {"keras": warm_keras, "torch": warm_torch}
+WARM = {"keras": warm_keras, "torch": warm_torch, "sklearn": warm_sklearn}
 
 
 def main(argv: list[str]) -> int:
@@ -109,6 +127,9 @@ def main(argv: list[str]) -> int:
 def remeasure(request_path: str, out_dir: str) -> int:
     folder = Path(request_path).parent
     request = json.loads(Path(request_path).read_text())
+    if request["preprocess"].get("per") == "feature":
+        arrays = np.load(folder / "preprocess.npz", allow_pickle=False)
+        request["preprocess"].update(scale=arrays["scale"], shift=arrays["shift"])
     predict = LOADERS[request["kind"]](folder, request)
     for name in request["inputs"]:
         raw = np.load(folder / f"{name}.npy", allow_pickle=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from grader.course import ProgramRubric
-from grader.harness.registry import CHECKS, Context, Outcome
+from grader.harness.registry import CHECKS, Context, Outcome, basis
 from grader.models import CheckResult, Job, RunRecord, StaticReport
 
 
@@ -21,5 +21,6 @@ def judge(job: Job, rubric: ProgramRubric, static: StaticReport, run: RunRecord 
         results.append(CheckResult(
             id=spec.id, title=title, attribute=spec.attribute, passed=out.passed,
             score=round(max(0.0, min(1.0, score)), 4), weight=spec.weight, message=out.message,
-            hint="" if out.passed else out.hint, evidence=out.evidence, flag=out.flag))
+            hint="" if out.passed else out.hint, evidence={**out.evidence, "figure from": basis(spec.id)},
+            flag=out.flag))
     return results

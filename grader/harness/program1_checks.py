@@ -85,22 +85,28 @@ def knn_accuracy(ctx: Context, params: dict) -> Outcome:
     if (early := stopped_early(ctx)):
         return early
     m = part_measurement(ctx, "knn")
-    if m is None or m.get("accuracy") is None:
+    fig = trust.figure(ctx, m)
+    if m is None or fig.accuracy is None:
         detail = (m or {}).get("error") or f"{PART_A} did not run"
         return Outcome(False, f"KNN accuracy could not be measured: {detail}", evidence=m or {},
                        hint="fit a KNN classifier and score it on held-out images")
-    acc = m["accuracy"]
+    acc = fig.accuracy
     bar = params["bars"][ctx.data_source][ctx.job.mode]
     evidence = {"measured": acc, "threshold": bar, "reported by score()": m.get("reported"),
-                "test samples": m.get("n"), "how": m.get("method"), "labels agree": m.get("labels_agree")}
-    notes, flag = [], None
+                "test samples": m.get("n"), "how": m.get("method"), "labels agree": m.get("labels_agree"),
+                **fig.evidence}
+    notes, flags = [], list(fig.flags)
     agree = m.get("labels_agree")
     if agree is not None and agree < 0.99:
         notes.append(f"only {agree:.0%} of the labels passed to score() are the images' true labels")
-        flag = "KNN scored against labels that do not belong to its test images"
+        flags.append("KNN scored against labels that do not belong to its test images")
     if not m.get("labels_verified", True):
         notes.append("the test rows could not be traced to the served data: scored on the program's own labels")
     note = f" ({'; '.join(notes)})" if notes else ""
+    flag = "; ".join(flags) or None
+    if fig.problem:
+        return Outcome(False, f"KNN measures {acc:.1%}, but {fig.problem}{note}", evidence=evidence, flag=flag,
+                       score=min(bar_score(acc, bar, ctx.chance), 0.5))
     if acc >= bar:
         return Outcome(True, f"KNN measures {acc:.1%} ≥ {bar:.0%} on {m.get('n')} test samples{note}",
                        evidence=evidence, flag=flag)

@@ -100,6 +100,27 @@ CheckFn = Callable[[Context, dict[str, Any]], Outcome]
 CHECKS: dict[str, tuple[str, CheckFn]] = {}  # id -> (title, function)
 
 
+# Which side of the trust boundary (grader/trusted.py) each check's figure comes from, shown
+# with its evidence; the first prefix that matches counts. Checks whose figure is measured in
+# the clean sandbox also name it in their own evidence ("source").
+BASIS = (
+    (("static.", "vision.steps"), "host: the submission's source"),
+    (("run.",), "host: its watch of the run (exit status, time, memory)"),
+    (("accuracy.threshold", "knn.accuracy", "net.accuracy", "training.learns"),
+     "clean sandbox: the exported model re-measured on data the program never received, where it could be"),
+    (("accuracy.printed", "parts.printed"), "the program's printed output, against the re-measured figure"),
+    (("chat.",), "the program's process: a chatbot's replies can only be observed there"),
+    (("vision.",), "the program's process: the pretrained model's outputs are observed there, "
+                   "not yet re-measured outside it"),
+    (("",), "the program's process: what the probe recorded there (evidence the program could rewrite)"),
+)
+
+
+def basis(check_id: str) -> str:
+    """Where a check's figure comes from: the host, the clean sandbox or the program's process."""
+    return next(text for prefixes, text in BASIS if check_id.startswith(prefixes))
+
+
 def check(check_id: str, title: str) -> Callable[[CheckFn], CheckFn]:
     def register(fn: CheckFn) -> CheckFn:
         CHECKS[check_id] = (title, fn)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from grader.trusted import IMAGE_DATASETS
+from grader.probe.layouts import re_measured
 
 if TYPE_CHECKING:  # registry imports the check modules, which import this one
     from grader.harness.registry import Context
@@ -46,9 +46,9 @@ def accuracy_figure(ctx: Context, m: dict[str, Any]) -> Figure:
     if t is not None and t.accuracy is not None:
         return trusted_figure(t, inside)
     evidence = {"in-process measurement": inside, "source": "the program's own process (evidence only)"}
-    if inside is None or ctx.rubric.dataset not in IMAGE_DATASETS:  # the rubric says, never the trace
+    if inside is None or not re_measured(ctx.rubric.dataset, m.get("framework", "keras")):
         if inside is not None:
-            evidence["note"] = "text models are not yet re-measured outside the program's process"
+            evidence["note"] = "this kind of model is not yet re-measured outside the program's process"
         return Figure(inside, evidence=evidence)
     reason = t.error if t is not None and t.error else "the program's trace holds no exported model"
     problem = f"not re-measured outside the program's process ({reason})"

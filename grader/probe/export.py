@@ -7,7 +7,10 @@ program never received. A model that cannot be exported is recorded with the rea
 
 Formats: Keras, the architecture as JSON plus the weights (.weights.h5), or a TensorFlow
 SavedModel for a model the JSON cannot describe (subclassed models); PyTorch, a torch.export
-program (.pt2) saved without its pickled sample inputs.
+program (.pt2) saved without its pickled sample inputs; scikit-learn's KNN, its parameters as
+JSON and its training rows as the served images they are (uint8) with their labels, in a
+.npz that loads without unpickling. A description fitted feature by feature is written as
+preprocess.npz beside the model.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import json
 import shutil
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from grader.probe import layouts
 from grader.probe.keras_classes import KERAS_CLASSES, keras_classes
@@ -32,15 +37,21 @@ def export_measured(probes: list[Any], out_dir: Path) -> list[dict[str, Any]]:
     entries = []
     for probe in probes:
         measured = getattr(probe, "measured", None)
-        if not measured or measured["dataset"] not in layouts.IMAGE_DATASETS:
-            continue  # text models are not re-measured outside the program yet
+        if not measured or not layouts.re_measured(measured["dataset"], measured["framework"]):
+            continue
         folder = root / str(len(entries))
         folder.mkdir(parents=True)
         entry = {"model": measured["model"], "part": measured.get("part"), "framework": measured["framework"],
                  "dataset": measured["dataset"], "dir": f"export/{len(entries)}"}
         try:
-            entry["preprocess"] = layouts.describe(measured["inputs"], measured["raw"])
-            entry["kind"] = WRITERS[measured["framework"]](measured, folder)
+            if measured.get("error"):
+                raise ValueError(measured["error"])
+            entry["preprocess"] = write_preprocess(measured.get("preprocess") or describe(measured), folder)
+            if measured.get("load_args"):
+                entry["load_args"] = measured["load_args"]
+            if measured.get("served_rows") is not None:
+                entry["served_rows"] = [int(r) for r in measured["served_rows"]]
+            entry["kind"] = WRITERS[measured["framework"]](measured, folder, entry["preprocess"])
             entry["files"] = listing(folder)
             if sum(f["bytes"] for f in entry["files"].values()) > MAX_EXPORT_BYTES:
                 raise ValueError(f"the exported model is larger than {MAX_EXPORT_BYTES // 2**20} MB")
@@ -59,13 +70,27 @@ def listing(folder: Path) -> dict[str, dict[str, Any]]:
     return files
 
 
+def describe(measured: dict[str, Any]) -> dict[str, Any] | None:
+    if measured["dataset"] in layouts.TEXT_DATASETS:
+        return layouts.describe_sequences(measured["inputs"], measured["raw"])
+    return layouts.describe(measured["inputs"], measured["raw"])
+
+
+def write_preprocess(description: dict[str, Any] | None, folder: Path) -> dict[str, Any] | None:
+    """The description for the trace; per-feature arrays go to preprocess.npz beside the model."""
+    if not description or description.get("per") != "feature":
+        return description
+    np.savez(folder / "preprocess.npz", scale=description["scale"], shift=description["shift"])
+    return {"layout": description["layout"], "per": "feature"}
+
+
 def describable(config: dict[str, Any]) -> bool:
     """True when the JSON names only Keras' own classes (compile settings aside)."""
     config = {k: v for k, v in config.items() if k != "compile_config"}
     return keras_classes(config) <= KERAS_CLASSES
 
 
-def write_keras(measured: dict[str, Any], folder: Path) -> str:
+def write_keras(measured: dict[str, Any], folder: Path, preprocess: Any = None) -> str:
     model = measured["object"]
     try:
         architecture = model.to_json()
@@ -85,7 +110,7 @@ def write_keras(measured: dict[str, Any], folder: Path) -> str:
     return "keras_savedmodel"
 
 
-def write_torch(measured: dict[str, Any], folder: Path) -> str:
+def write_torch(measured: dict[str, Any], folder: Path, preprocess: Any = None) -> str:
     import torch
 
     model, example = measured["object"], torch.as_tensor(measured["inputs"][:2])
@@ -97,4 +122,35 @@ def write_torch(measured: dict[str, Any], folder: Path) -> str:
     return "torch_pt2"
 
 
-WRITERS = {"keras": write_keras, "torch": write_torch}
+KNN_METRICS = ("minkowski", "euclidean", "manhattan", "cosine", "chebyshev", "l1", "l2", "cityblock")
+
+
+def write_sklearn(measured: dict[str, Any], folder: Path, preprocess: dict[str, Any] | None) -> str:
+    """A KNN as data: knn.json (its parameters) and knn.npz (fit_images uint8 (N, H, W[, C]),
+    fit_labels int64 (N,)). Raises ValueError when its training rows are not the served
+    images under the preprocessing its test rows show."""
+    knn, fit_raw = measured["object"], measured.get("fit_raw")
+    if fit_raw is None:
+        raise ValueError("the KNN's training rows could not be traced to the served images")
+    if preprocess is None:
+        raise ValueError("the program's preprocessing could not be described as data (layout and scaling)")
+    full = dict(preprocess)
+    if full.get("per") == "feature":
+        arrays = np.load(folder / "preprocess.npz")
+        full.update(scale=arrays["scale"], shift=arrays["shift"])
+    sample = np.unique(np.linspace(0, len(fit_raw) - 1, min(len(fit_raw), 256)).astype(np.int64))
+    expected = np.asarray(knn._fit_X[sample], dtype=np.float64)
+    if not np.allclose(layouts.apply(fit_raw[sample], full), expected, rtol=1e-3,
+                       atol=1e-3 * max(1e-6, float(np.abs(expected).max()))):
+        raise ValueError("the KNN was fitted on rows that are not the served images under the preprocessing "
+                         "of its test rows")
+    params = {k: knn.get_params()[k] for k in ("n_neighbors", "weights", "metric", "p")}
+    if params["weights"] not in ("uniform", "distance") or params["metric"] not in KNN_METRICS:
+        raise ValueError(f"a KNN with weights={params['weights']!r}, metric={params['metric']!r} is not re-measured")
+    labels = np.asarray(knn.classes_)[np.asarray(knn._y)].astype(np.float64).astype(np.int64)
+    (folder / "knn.json").write_text(json.dumps(params))
+    np.savez(folder / "knn.npz", fit_images=np.ascontiguousarray(fit_raw, dtype=np.uint8), fit_labels=labels)
+    return "sklearn_knn"
+
+
+WRITERS = {"keras": write_keras, "torch": write_torch, "sklearn": write_sklearn}

@@ -79,7 +79,8 @@ def measure(probe) -> dict[str, Any] | None:
         return result
     result["fit_on_served_test"] = served_test_share(probe.fit_inputs.get(mid), served.x_test)
     probe.measured = {"model": mid, "framework": "keras", "object": model, "inputs": x, "raw": served.x_test,
-                      "dataset": name}  # for the export to the trusted re-measurement
+                      "dataset": name,  # for the export to the trusted re-measurement
+                      "load_args": (probe.trace.data.get("dataset") or {}).get("load_args")}
     labels = np.asarray(served.y_test).reshape(-1).astype(np.int64)
     predicted = predictions_to_labels(pred)
     result["accuracy"] = round(float((predicted == labels).mean()), 6)

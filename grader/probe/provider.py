@@ -811,6 +811,29 @@ def unseen_test(name: str, n: int, *, cache_dir: str | os.PathLike, quick: bool,
             return None
         rest = np.setdiff1d(np.arange(len(arrays["y_test"])), served)
         pick = np.random.default_rng(seed).permutation(rest)[:n]
-        return arrays["x_test"][pick], arrays["y_test"][pick], "real test images outside the quick subset"
-    x, y = _standin(name, n, seed, split=3, quick=quick)
+        return arrays["x_test"][pick], arrays["y_test"][pick], "real test samples outside the quick subset"
+    if name in TEXT_SPECS:
+        flat, lengths, y = _imdb_standin_flat(n, seed, split=3, quick=quick)
+        x = _ragged(flat, lengths)
+    else:
+        x, y = _standin(name, n, seed, split=3, quick=quick)
     return x, y, "fresh stand-in samples, drawn with a seed the program never saw"
+
+
+def imdb_encode(x: np.ndarray, num_words=None, skip_top=0, start_char=1, oov_char=2, index_from=3,
+                **_ignored) -> np.ndarray:
+    """Reviews as ``imdb.load_data(...)`` would return them with these arguments, for reviews
+    it never served (unseen ones): no shuffling, no maxlen filter. Returns a ragged array."""
+    flat, lengths = _flatten(x)
+    flat = flat + (index_from or 0)
+    if start_char is not None:
+        flat = np.insert(flat, np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64), start_char)
+        lengths = lengths + 1
+    bad = (flat < skip_top) | (flat >= num_words) if num_words else flat < skip_top
+    if oov_char is not None:
+        flat = np.where(bad, oov_char, flat)
+    else:
+        owner = np.repeat(np.arange(len(lengths)), lengths)
+        lengths = lengths - np.bincount(owner[bad], minlength=len(lengths))
+        flat = flat[~bad]
+    return _ragged(flat, lengths)

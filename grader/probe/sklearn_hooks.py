@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from grader.probe import provider
+from grader.probe import layouts, provider
+from grader.probe.layouts import affine_fit, within_a_level
 from grader.probe.trace import Trace, plain
 
 WRAPPED = ("fit", "predict", "score")
@@ -316,6 +317,11 @@ class SklearnProbe:
         predictions = np.asarray(predictions).reshape(-1)
         result["n"] = int(len(predictions))
         result.update(self.judge(X, None if y is None else as_array(y).reshape(-1), predictions))
+        try:
+            self.describe_for_export(self.estimators[mid], X)
+        except Exception as e:  # the in-process measurement stands; the export says why not
+            self.measured = {"model": None, "part": "knn", "framework": "sklearn", "dataset": self.dataset,
+                             "error": f"{type(e).__name__}: {e}"[:300]}
         return result
 
     def own_predict(self, est: Any, X: Any) -> Any:
@@ -327,10 +333,11 @@ class SklearnProbe:
 
     def judge(self, X: Any, y: np.ndarray | None, predictions: np.ndarray) -> dict[str, Any]:
         """Accuracy of the predictions against the canonical labels of X's rows (else y's)."""
-        truth, how, trusted = self.truth_of(X)
+        rows, truth, how, trusted = self.truth_of(X)
         agree = accuracy(y, truth) if truth is not None and y is not None else None
         if truth is not None and not trusted and (agree is None or agree < 0.9):
-            truth = None  # rows assumed in served order, and the program's labels say otherwise
+            truth = rows = None  # rows assumed in served order, and the program's labels say otherwise
+        self.held_out_rows = rows
         if truth is None:
             if y is None:
                 return {"error": "the held-out rows could not be traced to the served data and no labels were passed"}
@@ -346,29 +353,43 @@ class SklearnProbe:
             out["predicted_class_share"] = np.bincount(ints, minlength=10).tolist()
         return out
 
-    def truth_of(self, X: Any) -> tuple[np.ndarray | None, str, bool]:
-        """The canonical labels of X's rows, how they were found, and whether that holds
-        whatever labels the program passed (False: only if those mostly agree)."""
+    def truth_of(self, X: Any) -> tuple[np.ndarray | None, np.ndarray | None, str, bool]:
+        """X's rows as indices into the served images (training then test, as the OpenML
+        table orders them), their canonical labels, how they were found, and whether that
+        holds whatever labels the program passed (False: only if those mostly agree)."""
         x = as_array(X)
-        for pixels, labels, name in self.reference_tables(x):
+        for pixels, name in self.reference_tables(x):
             rows = content_rows(x, pixels)
             if rows is not None:
-                return labels[rows], f"rows matched by their pixels in {name}", True
+                return rows, self.all_labels()[rows], f"rows matched by their pixels in {name}", True
         part = self.split_part(X)
         if part is not None and self.split["in_served_order"]:
-            return self.split_labels(part)
-        for images, labels, name in self.served_images(x):
+            return self.split_rows(part)
+        for images, offset, name in self.served_images(x):
             found = normalised_rows(x, images)
             if found is not None:
                 rows, how = found
-                return labels[rows], f"rows matched to {name} ({how})", True
-        return self.split_labels(part) if part is not None else (None, "", False)
+                return rows + offset, self.all_labels()[rows + offset], f"rows matched to {name} ({how})", True
+        return self.split_rows(part) if part is not None else (None, None, "", False)
 
-    def split_labels(self, part: str) -> tuple[np.ndarray, str, bool]:
-        """The labels of one part of the recorded split (scaling keeps the row order)."""
+    def split_rows(self, part: str) -> tuple[np.ndarray, np.ndarray, str, bool]:
+        """One part of the recorded split and its labels (scaling keeps the row order)."""
         trusted = bool(self.split["in_served_order"])
         how = f"the {part} part of the program's train_test_split of the served table"
-        return self.table["labels"][self.split[part]], how + ("" if trusted else ", rows in served order"), trusted
+        rows = self.split[part]
+        return rows, self.table["labels"][rows], how + ("" if trusted else ", rows in served order"), trusted
+
+    def served(self):
+        return self.table["served"] if self.table is not None else self.load_served(self.dataset)
+
+    def all_images(self) -> np.ndarray:
+        """The served images, training then test (N, H, W[, C]) uint8: what rows index."""
+        served = self.served()
+        return np.concatenate([served.x_train, served.x_test])
+
+    def all_labels(self) -> np.ndarray:
+        served = self.served()
+        return np.concatenate([served.y_train.reshape(-1), served.y_test.reshape(-1)]).astype(np.int64)
 
     def reference_tables(self, x: np.ndarray):
         """Served images as rows (the OpenML table; the dataset's images flattened channels
@@ -376,28 +397,45 @@ class SklearnProbe:
         if not looks_raw(x):
             return
         if self.table is not None:
-            yield self.table["pixels"], self.table["labels"], f"the {self.table['name']} table"
+            yield self.table["pixels"], f"the {self.table['name']} table"
         if self.dataset not in provider.SPECS:
             return
-        served = self.load_served(self.dataset)
-        images = np.concatenate([served.x_train, served.x_test])
-        labels = np.concatenate([served.y_train.reshape(-1), served.y_test.reshape(-1)]).astype(np.int64)
-        yield images.reshape(len(images), -1), labels, f"the served {self.dataset} images"
+        images = self.all_images()
+        yield images.reshape(len(images), -1), f"the served {self.dataset} images"
         if images.ndim == 4:
-            yield images.transpose(0, 3, 1, 2).reshape(len(images), -1), labels, \
+            yield images.transpose(0, 3, 1, 2).reshape(len(images), -1), \
                 f"the served {self.dataset} images (channels first)"
 
-
     def served_images(self, x: np.ndarray):
-        """The served images (test set, then training set) for rows that are no longer raw
-        pixels: scaled, normalised or standardised, from any loader of the dataset."""
+        """The served images (test set, then training set) with their offset into
+        all_images, for rows that are no longer raw pixels: scaled, normalised or
+        standardised, from any loader of the dataset."""
         if looks_raw(x) or x.ndim != 2 or x.dtype.kind not in "iuf" or self.dataset not in provider.SPECS:
             return
         served = self.load_served(self.dataset)
-        for images, labels, split in ((served.x_test, served.y_test, "test"),
-                                      (served.x_train, served.y_train, "training")):
+        for images, offset, split in ((served.x_test, len(served.x_train), "test"), (served.x_train, 0, "training")):
             if images.dtype == np.uint8 and images.ndim in (3, 4):
-                yield images, np.asarray(labels).reshape(-1).astype(np.int64), f"the served {self.dataset} {split} images"
+                yield images, offset, f"the served {self.dataset} {split} images"
+
+    # ------------------------------------------------------------ export
+
+    def describe_for_export(self, est: Any, X: Any) -> None:
+        """What the trusted re-measurement needs (grader/probe/export.py): the KNN, the served
+        images its held-out and training rows are, and the rows it received for them."""
+        from sklearn.neighbors import KNeighborsClassifier
+
+        final = est.steps[-1][1] if isinstance(getattr(est, "steps", None), list) else est
+        rows = getattr(self, "held_out_rows", None)
+        if rows is None or not isinstance(final, KNeighborsClassifier):
+            return
+        features = as_array(X) if final is est else est[:-1].transform(X)
+        images = self.all_images()
+        description = layouts.describe(features, images[rows])
+        fit_rows = None if description is None else rows_under(np.asarray(final._fit_X), description, images)
+        self.measured = {"model": None, "part": "knn", "framework": "sklearn", "object": final,
+                         "dataset": self.served().name, "inputs": features, "raw": images[rows],
+                         "preprocess": description, "served_rows": rows,
+                         "fit_raw": None if fit_rows is None else images[fit_rows]}
 
 
 # ---------------------------------------------------------------- normalised rows
@@ -446,28 +484,6 @@ def affine_in_order(x: np.ndarray, images: np.ndarray) -> str | None:
         if fit is not None and affine_holds(x, images, layout, *fit):
             return layout
     return None
-
-
-def affine_fit(xs: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Per feature a, b with xs = a*raw + b to within a quarter of a pixel level, and which
-    features vary (only those are checked); None when there is no such map."""
-    rc, xc = raw - raw.mean(0), xs - xs.mean(0)
-    var = (rc ** 2).sum(0)
-    varying = var > 0
-    if varying.mean() < 0.5:
-        return None
-    a = np.where(varying, (rc * xc).sum(0) / np.where(varying, var, 1.0), 0.0)
-    if not np.all(np.abs(a[varying]) > 0):
-        return None
-    b = xs.mean(0) - a * raw.mean(0)
-    if not within_a_level(xs, raw, a, b, varying):
-        return None
-    return a, b, varying
-
-
-def within_a_level(xs: np.ndarray, raw: np.ndarray, a: np.ndarray, b: np.ndarray, varying: np.ndarray) -> bool:
-    err = np.abs(xs - (a * raw + b))[:, varying]
-    return bool(np.all(err < 0.25 * np.abs(a[varying])))
 
 
 def affine_holds(x: np.ndarray, images: np.ndarray, layout: str, a, b, varying, chunk: int = 2000) -> bool:
@@ -520,6 +536,32 @@ def rank_matched(x: np.ndarray, images: np.ndarray, layout: str) -> np.ndarray |
     if any(r is None or r == AMBIGUOUS for r in rows):
         return None
     return np.asarray(rows)
+
+
+def rows_under(x: np.ndarray, description: dict[str, Any], images: np.ndarray, chunk: int = 4000
+               ) -> np.ndarray | None:
+    """Indices of the images whose rows under `description` (a flattened layout) are x's
+    rows, in any order, found by undoing the affine map; None unless every row is one."""
+    channels = layouts.as_nhwc(images[:1]).shape[-1]
+    index = np.broadcast_to(np.arange(channels), layouts.as_nhwc(images[:1]).shape)
+    per = np.arange(x.shape[1]) if description.get("per") == "feature" else \
+        layouts.arrange(index, description["layout"]).reshape(-1)
+    scale = np.asarray(description["scale"], np.float64)[per]
+    shift = np.asarray(description["shift"], np.float64)[per]
+    known = np.abs(scale) > 0  # features the map keeps
+    where: dict[bytes, int] = {}
+    for start in range(0, len(images), chunk):
+        flat_rows = layouts.arrange(layouts.as_nhwc(images[start:start + chunk]), description["layout"])
+        for i, row in enumerate(flat_rows.reshape(len(flat_rows), -1)[:, known]):
+            where.setdefault(row.tobytes(), start + i)
+    found = []
+    for start in range(0, len(x), chunk):
+        raw = (x[start:start + chunk, known].astype(np.float64) - shift[known]) / scale[known]
+        levels = np.round(raw)
+        if np.abs(raw - levels).max(initial=0) > 0.25 or levels.min(initial=0) < 0 or levels.max(initial=0) > 255:
+            return None
+        found.extend(where.get(r.tobytes()) for r in levels.astype(np.uint8))
+    return None if any(r is None for r in found) else np.asarray(found)
 
 
 # ---------------------------------------------------------------- helpers

@@ -25,7 +25,7 @@ import psutil
 
 from grader.models import Job, RunRecord, Status
 from grader.paths import PACKAGE_DIR
-from grader.probe.layouts import IMAGE_DATASETS
+from grader.probe.layouts import IMAGE_DATASETS, TEXT_DATASETS
 from grader.runners.base import (CLEAN_TIMEOUT_S, CappedStream, RunPlan, copy_submission, job_env, keep_artifacts, keep_export,
                                  probe_config, pump, read_trace, verdict)
 
@@ -116,11 +116,14 @@ def end(clean: CleanProcess | None) -> None:
         shutil.rmtree(clean.work, ignore_errors=True)
 
 
-def warm_framework(plan: RunPlan) -> str | None:
-    """The framework a job's clean sandbox will most likely load, for an image classifier."""
-    if plan.dataset not in IMAGE_DATASETS:
-        return None
-    return next((f for f in ("keras", "torch") if f in plan.frameworks), None)
+def warm_frameworks(plan: RunPlan) -> list[str]:
+    """The loaders a job's clean sandboxes will most likely need, for a classifier: its
+    network's framework, and scikit-learn's for a KNN (each in its own process: TensorFlow
+    loaded before torch can crash torch)."""
+    if plan.dataset not in IMAGE_DATASETS + TEXT_DATASETS:
+        return []
+    network = next((f for f in ("keras", "torch") if f in plan.frameworks), None)
+    return [f for f in (network, "sklearn" if "sklearn" in plan.frameworks else None) if f]
 
 
 class LocalRunner:
@@ -128,7 +131,7 @@ class LocalRunner:
 
     def __init__(self) -> None:
         self.stopping = threading.Event()
-        self.warm: dict[int, CleanProcess] = {}  # thread id -> the clean sandbox started for its job
+        self.warm: dict[tuple[int, str], CleanProcess] = {}  # (thread id, framework) -> started for its job
 
     def stop(self) -> None:
         """Ends every job of this runner now (Ctrl-C on a batch)."""
@@ -212,19 +215,18 @@ class LocalRunner:
     def warm_up(self, plan: RunPlan) -> None:
         """Starts this job's clean sandbox now, so that its framework import overlaps the
         student's run; it waits for its request (remeasure) and holds no student file."""
-        framework = warm_framework(plan)
-        if framework:
-            self.end_clean()
-            self.warm[threading.get_ident()] = self._start_clean(plan, framework)
+        self.end_clean()
+        for framework in warm_frameworks(plan):
+            self.warm[(threading.get_ident(), framework)] = self._start_clean(plan, framework)
 
     def remeasure(self, request: Path, out: Path, plan: RunPlan) -> tuple[Status, str]:
         """Runs the clean sandbox (`python -m grader.clean`) on a checked export: a fresh
         folder without the submission, the job's memory and process limits, no network where
         the OS allows it. Returns (ok | error | timeout | oom | killed, message)."""
-        clean = self.warm.pop(threading.get_ident(), None)
         framework = json.loads((request / "request.json").read_text())["kind"].split("_")[0]
-        if clean is None or clean.proc.poll() is not None or clean.framework != framework:
-            end(clean)  # warmed for another framework: TensorFlow loaded before torch can crash torch
+        clean = self.warm.pop((threading.get_ident(), framework), None)
+        if clean is None or clean.proc.poll() is not None:
+            end(clean)
             clean = self._start_clean(plan, "none")
         try:
             clean.proc.stdin.write(json.dumps([str(request / "request.json"), str(out)]).encode() + b"\n")
@@ -244,7 +246,8 @@ class LocalRunner:
 
     def end_clean(self) -> None:
         """Ends a clean sandbox started for this thread's job that no model came for."""
-        end(self.warm.pop(threading.get_ident(), None))
+        for key in [k for k in self.warm if k[0] == threading.get_ident()]:
+            end(self.warm.pop(key, None))
 
     def _start_clean(self, plan: RunPlan, framework: str) -> CleanProcess:
         work = Path(tempfile.mkdtemp(prefix="grader-clean-"))
