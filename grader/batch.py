@@ -1,5 +1,6 @@
 """A whole class: jobs in parallel, each result stored the moment it is finished, progress
-with failures and ETA, then every report rebuilt from the gradebook (grader.report).
+with failures and ETA, then the similarity report (grader.similarity, unless switched off)
+and every report rebuilt from the gradebook (grader.report).
 
 Interrupted (Ctrl-C, a crash, a power cut) and run again, it grades only what is not in
 the gradebook yet; an unchanged submission is never graded twice.
@@ -18,6 +19,7 @@ from grader.models import GradeResult, Job
 from grader.pipeline import grade, grade_key
 from grader.report import ARTIFACTS, regenerate
 from grader.runners.base import Runner
+from grader.similarity.models import SimilarityReport
 
 
 @dataclass
@@ -30,6 +32,8 @@ class BatchOutcome:
     csv: Path | None = None
     course_report: Path | None = None
     internal_errors: list[str] = field(default_factory=list)  # grader failures: not stored, retried next run
+    similarity: list[SimilarityReport] = field(default_factory=list)  # one per program; empty when switched off
+    similarity_error: str | None = None  # why the similarity report could not be made
 
 
 class Progress:
@@ -47,7 +51,11 @@ def artifacts_dir(out: Path, key: str) -> Path:
 def run_batch(jobs: list[Job], rubrics: Rubrics, runner: Runner, out: Path, cache_dir: Path,
               jobs_in_parallel: int = 2, progress: Progress | None = None,
               gradebook_path: Path | None = None,
-              on_interrupt: Callable[[], None] | None = None) -> BatchOutcome:
+              on_interrupt: Callable[[], None] | None = None, similarity: bool = True) -> BatchOutcome:
+    """Grade `jobs` into the gradebook (out/gradebook.sqlite unless given), then, with
+    `similarity`, compare each program's submissions across the class, then rebuild every
+    report under `out`. A fault of the grader costs one job (named in `internal_errors`) or
+    the similarity report (`similarity_error`), never the batch."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     progress = progress or Progress()
@@ -97,10 +105,23 @@ def run_batch(jobs: list[Job], rubrics: Rubrics, runner: Runner, out: Path, cach
             pool.shutdown(wait=False, cancel_futures=True)
             progress.stop()
     outcome.results = [results[k] for _, k in keyed if k in results]
+    if similarity:
+        outcome.similarity = _similarity(jobs, rubrics, out, outcome)
     report = regenerate(gradebook_path or out / "gradebook.sqlite", rubrics, out,
                         roster={j.student: j.name for j in jobs})
     outcome.index, outcome.csv, outcome.course_report = report.index, report.marks_csv, report.class_report
     return outcome
+
+
+def _similarity(jobs: list[Job], rubrics: Rubrics, out: Path, outcome: BatchOutcome) -> list[SimilarityReport]:
+    """The class's similarity report; a failure is named and the batch's reports still come out."""
+    from grader.similarity.run import run_similarity  # copydetect and scipy: loaded only when used
+
+    try:
+        return run_similarity(jobs, rubrics, out)
+    except Exception as e:  # noqa: BLE001 - a fault here must not cost the graded class its reports
+        outcome.similarity_error = f"{type(e).__name__}: {e}"
+        return []
 
 
 def summary(outcome: BatchOutcome) -> dict[str, int]:

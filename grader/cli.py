@@ -15,6 +15,7 @@ from grader.cli_marks import app as marks_app
 from grader.cli_report import report as report_cmd
 from grader.cli_sandbox import GpusOpt, ImageOpt, PerGpuOpt, SandboxOpt, doctor, make_runner
 from grader.cli_sandbox import app as sandbox_app
+from grader.cli_similarity import similarity as similarity_cmd
 from grader.console import err, out
 from grader.course import RubricError, load_rubrics
 from grader.data import default_cache_dir
@@ -32,6 +33,7 @@ app.add_typer(marks_app, name="marks", short_help="Enter Viva, Project, Demonstr
 app.command("report")(report_cmd)
 app.add_typer(sandbox_app, name="sandbox", short_help="Build the Docker sandbox image.")
 app.command("doctor")(doctor)
+app.command("similarity")(similarity_cmd)
 rubric_app = typer.Typer(help="Course and rubric files.", no_args_is_help=True)
 app.add_typer(rubric_app, name="rubric")
 
@@ -195,6 +197,9 @@ def batch_cmd(
     full: bool = FullOpt, keras_flavour: Optional[str] = FlavourOpt, assessment: str = AssessmentOpt,
     course: str = CourseOpt, rubrics_dir: Optional[Path] = RubricsOpt, cache: Optional[Path] = CacheOpt,
     sandbox: str = SandboxOpt, image: Optional[str] = ImageOpt, gpus: str = GpusOpt, per_gpu: int = PerGpuOpt,
+    similarity: bool = typer.Option(True, "--similarity/--no-similarity", help="At the end, compare every pair of "
+                                    "students' programs (the manual's code taken out) and flag similar pairs for "
+                                    "review in the class report and on their mark sheets; marks never change."),
 ) -> None:
     """Grade a whole class (local sandbox, or one Docker container per job); resumes where an interrupted run stopped.
 
@@ -215,7 +220,7 @@ def batch_cmd(
     runner = make_runner(sandbox, image, gpus, per_gpu)
     try:
         outcome = batch_mod.run_batch(job_list, rubrics, runner, out_dir, cache or default_cache_dir(),
-                                      jobs_in_parallel=jobs, on_interrupt=runner.stop,
+                                      jobs_in_parallel=jobs, on_interrupt=runner.stop, similarity=similarity,
                                       progress=RichProgress() if err.is_terminal else LineProgress())
     except KeyboardInterrupt:
         err.print("\n[yellow]Interrupted.[/yellow] Finished results are in the gradebook; run the same "
@@ -223,7 +228,12 @@ def batch_cmd(
         raise typer.Exit(130)
     for problem in outcome.internal_errors:
         err.print(f"[red]grader error, not stored (run again to retry):[/red] {_esc(problem)}")
+    if outcome.similarity_error:
+        err.print(f"[red]similarity report not made:[/red] {_esc(outcome.similarity_error)}")
     out.print(batch_mod.summary_line(outcome))
+    for report in outcome.similarity:
+        out.print(f"Program {report.program}: {len(report.flagged)} similar pair(s) flagged for review: "
+                  f"{out_dir / 'similarity' / f'program{report.program}.html'}", highlight=False)
     out.print(f"Class summary: {outcome.index}\nMarks: {outcome.csv}\nCourse report (CIE/SEE): {outcome.course_report}")
 
 

@@ -120,10 +120,33 @@ class See(Strict):
         return self
 
 
+class SimilaritySpec(Strict):
+    """How `grader similarity` pairs a class's submissions of one program. It only flags pairs
+    for faculty review; it never changes a mark. Lengths are in characters of copydetect's
+    filtered code (names become one letter, comments and spaces are dropped), where a line of
+    code is some 10-30 characters."""
+
+    threshold: float = Field(default=0.7, gt=0, le=1)  # a pair at or above this is flagged ...
+    min_shared_lines: int = Field(default=5, ge=1)  # ... when it shares at least this many lines
+    noise: int = Field(default=50, ge=5)  # shortest match that counts (copydetect's noise_t)
+    guarantee: int = Field(default=50, ge=5)  # a match this long is always found (guarantee_t)
+    # Pairs compared exactly, after all are ranked: the best max(compare_min,
+    # compare_per_submission x submissions), and any pair whose estimate is near the threshold.
+    compare_per_submission: int = Field(default=2, ge=1)
+    compare_min: int = Field(default=50, ge=1)
+
+    @model_validator(mode="after")
+    def _guarantee_covers_noise(self) -> "SimilaritySpec":
+        if self.guarantee < self.noise:
+            raise ValueError(f"guarantee {self.guarantee} must be at least noise {self.noise}")
+        return self
+
+
 class Course(Strict):
     course: str
     title: str
     keras_flavour: Literal["keras3", "legacy"] = "keras3"
+    similarity: SimilaritySpec = SimilaritySpec()
     rounding: Rounding = Rounding()
     pass_rule: PassRule
     rubric_tables: dict[str, dict[str, AttributeSpec]]
@@ -254,13 +277,35 @@ class Rubrics(BaseModel):
         return h.hexdigest()[:16]
 
 
+# Top-level sections of course.yaml that never change a mark: editing them must not make
+# every result in the gradebook stale (the digest feeds each result's grade key).
+NOT_GRADING = ("similarity",)
+
+
+def grading_bytes(raw: bytes) -> bytes:
+    """The file without its top-level NOT_GRADING sections (and the blank lines just before
+    them), so that a file without such a section hashes as it always did."""
+    kept: list[bytes] = []
+    skipping = False
+    for line in raw.splitlines(keepends=True):
+        top_level = line[:1] not in (b" ", b"\t", b"#", b"\n", b"\r", b"")
+        if top_level:
+            skipping = line.split(b":", 1)[0].strip().decode(errors="replace") in NOT_GRADING
+            if skipping:
+                while kept and not kept[-1].strip():
+                    kept.pop()
+        if not skipping:
+            kept.append(line)
+    return b"".join(kept)
+
+
 def _read_yaml(path: Path) -> tuple[Any, str]:
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise RubricError(f"{path}: cannot read ({e.strerror})") from e
     try:
-        return yaml.safe_load(raw), hashlib.sha256(raw).hexdigest()
+        return yaml.safe_load(raw), hashlib.sha256(grading_bytes(raw)).hexdigest()
     except yaml.YAMLError as e:
         raise RubricError(f"{path}: not valid YAML: {e}") from e
 

@@ -3,7 +3,9 @@
 class.html and portal.csv.
 
 Manual marks (Viva, Project, …) and overrides entered since the last batch are merged
-into every page. A program sheet whose inputs (its result, the manual marks merged into it,
+into every page, and so are the flags of the last similarity run (similarity/program<N>.json,
+grader.similarity: flags for review, never a mark), whose pages are drawn again with links
+to the sheets. A program sheet whose inputs (its result, the manual marks merged into it,
 its artifacts, the code and templates that draw it) are unchanged since the last run is
 left as it is; `force=True` draws them all again. Training curves are drawn once, when a
 job is graded (see reports.curves.save_curve), not here.
@@ -30,6 +32,8 @@ from grader.reports.csvout import atomic_write_bytes
 from grader.reports.html import sheet_relpath
 from grader.submissions import read_roster
 from grader.semester import ClassSummary, Entry, class_summary, latest_results, sheet_result
+from grader.similarity.flags import with_similarity_flags
+from grader.similarity.pages import draw_pages, load_reports, table_context
 
 STATE_FILE = ".report-state.json"
 ARTIFACTS = ".artifacts"
@@ -56,6 +60,7 @@ class ReportOutcome:
     counts: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     summary: ClassSummary | None = None
+    similarity_pages: list[Path] = field(default_factory=list)  # similarity/program<N>.html
 
 
 def read_results(book: Gradebook, course: str) -> list[GradeResult]:
@@ -168,6 +173,8 @@ def regenerate(gradebook_path: Path, rubrics: Rubrics, out_dir: Path, roster: Ma
     with Gradebook(gradebook_path) as book:
         results = latest_results(read_results(book, course))
         manual = current_marks(book, course)
+    similarity = load_reports(out_dir, course)  # flags for review only: marks stay as they are
+    results = with_similarity_flags(results, similarity)
     timings["read"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -202,8 +209,14 @@ def regenerate(gradebook_path: Path, rubrics: Rubrics, out_dir: Path, roster: Ma
 
     t = time.perf_counter()
     pictures = class_pictures(summary)
-    outcome.class_report = write_class_report(summary, out_dir, pictures=pictures, generated=generated)
+    outcome.class_report = write_class_report(
+        summary, out_dir, pictures=pictures, generated=generated,
+        similarity=[table_context(r, "class.html", out_dir) for r in similarity] if similarity else None)
     timings["class_report"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    outcome.similarity_pages = [draw_pages(r, out_dir) for r in similarity]  # links to the sheets drawn above
+    timings["similarity"] = time.perf_counter() - t
     outcome.timings = timings
     return outcome
 

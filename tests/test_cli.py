@@ -57,7 +57,7 @@ def test_bad_input_gets_a_clear_error(tmp_path):
 
 def test_every_command_has_help():
     for cmd in (["--help"], ["check", "--help"], ["batch", "--help"], ["data", "--help"],
-                ["data", "stage", "--help"], ["rubric", "validate", "--help"]):
+                ["data", "stage", "--help"], ["rubric", "validate", "--help"], ["similarity", "--help"]):
         r = grader(*cmd)
         assert r.returncode == 0 and "Usage" in r.stdout and len(r.stdout) > 200
 

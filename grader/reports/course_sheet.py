@@ -187,7 +187,9 @@ def _stats(values: list[float]) -> dict[str, str]:
 
 
 def class_report_html(summary: ClassSummary, out_dir: Path, pictures: list[dict[str, str]] | None = None,
-                      generated: str | None = None) -> str:
+                      generated: str | None = None, similarity: list[dict[str, Any]] | None = None) -> str:
+    """similarity: one table per program (grader.similarity.pages.table_context); None: no
+    similarity run, and no section."""
     out_dir = Path(out_dir)
     page_rel = "class.html"
     students = []
@@ -215,14 +217,14 @@ def class_report_html(summary: ClassSummary, out_dir: Path, pictures: list[dict[
         pictures=pictures if pictures is not None else class_pictures(summary),
         index_href="index.html" if (out_dir / "index.html").is_file() else None,
         portal_href="portal.csv" if (out_dir / "portal.csv").is_file() else None,
-        generated=generated or datetime.now().strftime("%Y-%m-%d %H:%M"))
+        generated=generated or datetime.now().strftime("%Y-%m-%d %H:%M"), similarity=similarity or [])
 
 
 def write_class_report(summary: ClassSummary, out_dir: Path, *, pictures: list[dict[str, str]] | None = None,
-                       generated: str | None = None) -> Path:
+                       generated: str | None = None, similarity: list[dict[str, Any]] | None = None) -> Path:
     """Write out_dir/class.html and return its path."""
     out_dir = Path(out_dir)
-    return _write(out_dir / "class.html", class_report_html(summary, out_dir, pictures, generated), True)
+    return _write(out_dir / "class.html", class_report_html(summary, out_dir, pictures, generated, similarity), True)
 
 
 # ---------------------------------------------------------------- portal.csv
