@@ -9,7 +9,7 @@ bench/results/trust.json.
 Targets (issue "marks a student's code cannot forge"): at most 15% more wall time per job and
 no more than 3 s.
 
-Usage: python3 bench/bench_trust.py [--repeat 3] [--programs 1,3,4]
+Usage: python3 bench/bench_trust.py [--repeat 3] [--programs 1,3,4,6]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from grader.pipeline import plan_for  # noqa: E402
 from grader.runners.local import LocalRunner  # noqa: E402
 from grader.submissions import single_job  # noqa: E402
 
-IMAGE_PROGRAMS = (1, 3, 4)  # the programs whose models are re-measured (image classifiers)
+RE_MEASURED = (1, 3, 4, 6)  # the programs whose models are re-measured (Program 1: the KNN and the network)
 
 
 class PlainRunner(LocalRunner):
@@ -71,7 +71,7 @@ def one(program: int, work: Path, rubrics, runner: LocalRunner) -> tuple[float, 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--programs", default=",".join(map(str, IMAGE_PROGRAMS)))
+    ap.add_argument("--programs", default=",".join(map(str, RE_MEASURED)))
     args = ap.parse_args()
     programs = [int(p) for p in args.programs.split(",") if p]
     rubrics, runner = load_rubrics(), LocalRunner()
