@@ -40,7 +40,7 @@ def similarity(
                                                "folder instead of rubrics/<course>/."),
 ) -> None:
     """Rank every pair of students by how much of their own code they share, the manual's code
-    (the course's template/ and the reference solution) taken out; scripts and notebooks alike,
+    (the course's template/) taken out; scripts and notebooks alike,
     so renamed variables, reordered functions and code moved into a notebook still match.
     Writes <out>/similarity/program<N>.html (the ranked table) and a side-by-side page per
     flagged pair; with a gradebook in <out>, the class report lists the pairs and both mark
