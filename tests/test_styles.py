@@ -178,6 +178,7 @@ def test_program3_in_pytorch_runs_and_is_not_full_marks(grade_file):
     assert r.marks["execution"] < 20
     framework = check(r, "framework.keras")
     assert not framework.passed and "not TensorFlow/Keras" in framework.message, framework.message
+    assert "no convolution" not in check(r, "model.structure").message  # Conv2d is a convolution layer
     # re-measured by a clean sandbox that loaded torch alone (not one warmed with TensorFlow)
     assert r.run.trusted and r.run.trusted[0].error is None and r.run.trusted[0].kind == "torch_pt2"
 

@@ -189,8 +189,16 @@ def trained(ctx: Context, params: dict) -> Outcome:
     return not_run(ctx) or Outcome(False, "no model was trained")
 
 
+# PyTorch's names for the layers a rubric names in Keras' terms: the structure is judged
+# whatever the framework (whether the framework is the one asked for is its own check).
+KERAS_NAMES = {"Conv1d": "Conv1D", "Conv2d": "Conv2D", "MaxPool2d": "MaxPooling2D", "AvgPool2d": "AveragePooling2D",
+               "AdaptiveAvgPool2d": "GlobalAveragePooling2D", "AdaptiveMaxPool2d": "GlobalMaxPooling2D",
+               "BatchNorm2d": "BatchNormalization", "BatchNorm1d": "BatchNormalization", "RNN": "SimpleRNN"}
+
+
 def layer_types(model: dict[str, Any]) -> list[str]:
-    return [layer.get("type", "") for layer in model.get("layers", [])]
+    """Layer types in Keras' terms (PyTorch's Conv2d counts as Conv2D)."""
+    return [KERAS_NAMES.get(layer.get("type", ""), layer.get("type", "")) for layer in model.get("layers", [])]
 
 
 def layer_label(layer: dict[str, Any]) -> str:
