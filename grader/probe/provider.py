@@ -704,12 +704,7 @@ def imdb_load_data(served: Served, num_words=None, skip_top=0, maxlen=None, seed
     for x, y in ((served.x_train, served.y_train), (served.x_test, served.y_test)):
         idx = np.arange(len(x))
         rng.shuffle(idx)
-        flat, lengths = _flatten(x[idx])
-        flat = flat + (index_from or 0)
-        if start_char is not None:
-            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-            flat = np.insert(flat, starts, start_char)
-            lengths = lengths + 1
+        flat, lengths = _offset(*_flatten(x[idx]), start_char, index_from)
         y = np.asarray(y)[idx]
         if maxlen:
             keep = lengths < maxlen
@@ -723,15 +718,26 @@ def imdb_load_data(served: Served, num_words=None, skip_top=0, maxlen=None, seed
         num_words = max(int(p[0].max()) for p in parts if p[0].size)
     out = []
     for flat, lengths, y in parts:
-        bad = (flat < skip_top) | (flat >= num_words)
-        if oov_char is not None:
-            flat = np.where(bad, oov_char, flat)
-        else:
-            owner = np.repeat(np.arange(len(lengths)), lengths)
-            lengths = lengths - np.bincount(owner[bad], minlength=len(lengths))
-            flat = flat[~bad]
-        out.append((_ragged(flat, lengths), y.astype(np.int64)))
+        out.append((_ragged(*_vocabulary(flat, lengths, num_words, skip_top, oov_char)), y.astype(np.int64)))
     return out[0], out[1]
+
+
+def _offset(flat: np.ndarray, lengths: np.ndarray, start_char, index_from) -> tuple[np.ndarray, np.ndarray]:
+    """Word ids offset by index_from, each review opened by start_char (load_data's steps)."""
+    flat = flat + (index_from or 0)
+    if start_char is not None:
+        flat = np.insert(flat, (np.cumsum(lengths) - lengths).astype(np.int64), start_char)
+        lengths = lengths + 1
+    return flat, lengths
+
+
+def _vocabulary(flat: np.ndarray, lengths: np.ndarray, num_words, skip_top, oov_char) -> tuple[np.ndarray, np.ndarray]:
+    """Ids outside skip_top <= id < num_words replaced by oov_char, or removed when it is None."""
+    bad = (flat < skip_top) | (flat >= num_words) if num_words else flat < skip_top
+    if oov_char is not None:
+        return np.where(bad, oov_char, flat), lengths
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    return flat[~bad], lengths - np.bincount(owner[bad], minlength=len(lengths))
 
 
 def imdb_word_index(served: Served | None = None) -> dict[str, int]:
@@ -823,17 +829,8 @@ def unseen_test(name: str, n: int, *, cache_dir: str | os.PathLike, quick: bool,
 def imdb_encode(x: np.ndarray, num_words=None, skip_top=0, start_char=1, oov_char=2, index_from=3,
                 **_ignored) -> np.ndarray:
     """Reviews as ``imdb.load_data(...)`` would return them with these arguments, for reviews
-    it never served (unseen ones): no shuffling, no maxlen filter. Returns a ragged array."""
-    flat, lengths = _flatten(x)
-    flat = flat + (index_from or 0)
-    if start_char is not None:
-        flat = np.insert(flat, np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64), start_char)
-        lengths = lengths + 1
-    bad = (flat < skip_top) | (flat >= num_words) if num_words else flat < skip_top
-    if oov_char is not None:
-        flat = np.where(bad, oov_char, flat)
-    else:
-        owner = np.repeat(np.arange(len(lengths)), lengths)
-        lengths = lengths - np.bincount(owner[bad], minlength=len(lengths))
-        flat = flat[~bad]
-    return _ragged(flat, lengths)
+    it never served (unseen ones): no shuffling, no maxlen filter. With num_words None every
+    id is kept (load_data would also replace the largest id of the reviews it served by
+    oov_char: one rare word, kept here). Returns a ragged array."""
+    flat, lengths = _offset(*_flatten(x), start_char, index_from)
+    return _ragged(*_vocabulary(flat, lengths, num_words, skip_top, oov_char))
