@@ -38,12 +38,15 @@ import numpy as np
 
 from grader.models import RunRecord, Status, TrustedMeasurement
 from grader.probe import layouts, provider
+from grader.probe.provider import Served
 from grader.probe.layouts import TEXT_DATASETS
 from grader.probe.keras_classes import KERAS_CLASSES, keras_classes
 from grader.probe.measure import predictions_to_labels
 from grader.runners.base import RunPlan
 
 MAX_UNSEEN = 2000
+MIN_SERVED = 200  # served samples below which no figure is taken from them (sampling noise ~3.5%)
+LEAK_SHARE = 0.05  # of a KNN's held-out rows that are rows it was fitted on
 MAX_MODELS = 3  # clean sandboxes per job, whatever the trace lists
 MAX_MODEL_BYTES = 256 * 2**20
 
@@ -121,7 +124,7 @@ def check_knn(folder: Path) -> None:
     if not isinstance(params, dict) or set(params) != KNN_PARAMS or not all(
             isinstance(v, (int, float, str)) for v in params.values()):
         raise Refused("the KNN's parameters are not plain values")
-    check_npz(folder / "knn.npz", {"fit_images.npy", "fit_labels.npy"})
+    check_npz(folder / "knn.npz", {"fit_labels.npy"})
 
 
 def check_npz(path: Path, names: set[str]) -> None:
@@ -157,36 +160,50 @@ def check_export(folder: Path, entry: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- the images
 
 
-def evaluation_sets(dataset: str, plan: RunPlan, entry: dict[str, Any]
+def evaluation_sets(dataset: str, plan: RunPlan, entry: dict[str, Any], copy: Served | None = None
                     ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], str, bool]:
     """{"served": (x, y), "unseen": (x, y)}, where the unseen samples come from, and whether
     the program saw the whole test set (a full run on real data: no unseen samples).
 
     Served: the test images the program received; for a model scored on its own split of the
-    served images (a KNN on the OpenML table), the rows it held out (entry["served_rows"]);
-    for reviews, the test split imdb.load_data gave the program, padded as it padded them.
-    The host takes each from its own copy of the data, with its own labels."""
+    served images (a KNN on the OpenML table), the rows it held out (entry["served_rows"],
+    indices into `copy`, the rows it was fitted on left out); for reviews, the test split
+    imdb.load_data gave the program, padded as it padded them. The host takes each from its
+    own copy of the data, with its own labels. Unseen: a fixed number of samples, whatever the
+    program chose to be scored on. Served sets under MIN_SERVED samples are left out (too
+    few to compare); with nothing unseen either, Refused."""
     quick = plan.mode == "quick"
     encode = lambda raw: raw  # noqa: E731  (images go to the clean sandbox as served)
     if dataset in TEXT_DATASETS:
         load_args, padding = checked_text_description(entry)
         served = provider.load(dataset, cache_dir=plan.cache_dir, quick=quick, quick_train=plan.quick_train,
                                quick_test=plan.quick_test)
-        _, (x, y) = provider.imdb_load_data(served, **load_args)
+        (x_train, _), (x, y) = provider.imdb_load_data(served, **load_args)
         x = layouts.pad(x, padding)
+        # load_data without num_words bounds the ids by the largest it served
+        load_args = {**load_args, "num_words": load_args.get("num_words") or largest_id(x_train, x) + 1}
         encode = lambda raw: layouts.pad(provider.imdb_encode(raw, **load_args), padding)  # noqa: E731
     elif entry.get("served_rows") is not None:
-        x, y = held_out_images(dataset, plan, entry["served_rows"])
+        x, y = held_out_images(copy, entry["served_rows"], entry.get("fit_rows") or [])
     else:
         x, y = provider.served_test(dataset, cache_dir=plan.cache_dir, quick=quick, quick_test=plan.quick_test)
-    sets = {"served": (x, y.reshape(-1).astype(np.int64))}
-    unseen = provider.unseen_test(dataset, min(len(x), MAX_UNSEEN), cache_dir=plan.cache_dir, quick=quick,
-                                  quick_test=plan.quick_test, seed=secrets.randbits(62))
+    sets = {"served": (x, y.reshape(-1).astype(np.int64))} if len(y) >= MIN_SERVED else {}
+    unseen = provider.unseen_test(dataset, min(plan.quick_test if quick else MAX_UNSEEN, MAX_UNSEEN),
+                                  cache_dir=plan.cache_dir, quick=quick, quick_test=plan.quick_test,
+                                  seed=secrets.randbits(62))
     if unseen is None:
+        if not sets:
+            raise Refused(f"the program was scored on {len(y)} test samples: too few to measure (at least "
+                          f"{MIN_SERVED})")
         return sets, "", True
     x, y, where = unseen
     sets["unseen"] = (encode(x), y.reshape(-1).astype(np.int64))
     return sets, where, False
+
+
+def largest_id(*parts: np.ndarray) -> int:
+    """The largest word id in padded or ragged reviews."""
+    return max(int(np.max(r)) for part in parts for r in part if len(r))
 
 
 LOAD_ARGS = ("num_words", "skip_top", "maxlen", "seed", "start_char", "oov_char", "index_from")
@@ -207,19 +224,39 @@ def checked_text_description(entry: dict[str, Any]) -> tuple[dict[str, int | Non
     return load_args, padding
 
 
-def held_out_images(dataset: str, plan: RunPlan, rows: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The served images at `rows` (training then test) with their labels. Raises Refused
-    for rows that are not a list of distinct indices of served images."""
-    served = provider.load(dataset, cache_dir=plan.cache_dir, quick=plan.mode == "quick",
-                           quick_train=plan.quick_train, quick_test=plan.quick_test)
-    total = len(served.y_train) + len(served.y_test)
-    if not isinstance(rows, list) or not rows or not all(type(r) is int and 0 <= r < total for r in rows) \
-            or len(set(rows)) != len(rows):
-        raise Refused("the held-out rows the program's trace names are not served images")
-    index = np.asarray(rows)
-    x = np.concatenate([served.x_train, served.x_test])[index]
-    y = np.concatenate([served.y_train.reshape(-1), served.y_test.reshape(-1)])[index]
-    return x, y
+def host_copy(dataset: str, plan: RunPlan) -> Served:
+    """The served data as the host serves it to this job (training then test images)."""
+    return provider.load(dataset, cache_dir=plan.cache_dir, quick=plan.mode == "quick",
+                         quick_train=plan.quick_train, quick_test=plan.quick_test)
+
+
+def checked_rows(copy: Served, rows: Any, what: str) -> np.ndarray:
+    """`rows` as indices into the copy's training then test images, else Refused."""
+    total = len(copy.y_train) + len(copy.y_test)
+    if not isinstance(rows, list) or not rows or not all(type(r) is int and 0 <= r < total for r in rows):
+        raise Refused(f"the {what} the program's trace names are not served images")
+    return np.asarray(rows, dtype=np.int64)
+
+
+def images_at(copy: Served, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The copy's images (training then test) at `rows`, with their labels."""
+    n_train = len(copy.y_train)
+    test = rows >= n_train
+    x = np.empty((len(rows),) + copy.x_train.shape[1:], copy.x_train.dtype)
+    x[~test], x[test] = copy.x_train[rows[~test]], copy.x_test[rows[test] - n_train]
+    return x, np.concatenate([copy.y_train.reshape(-1), copy.y_test.reshape(-1)])[rows]
+
+
+def held_out_images(copy: Served, rows: Any, fit_rows: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The images a KNN held out (distinct rows), less any it was fitted on, with their labels."""
+    index = checked_rows(copy, rows, "held-out rows")
+    if len(set(rows)) != len(rows):
+        raise Refused("the held-out rows the program's trace names repeat")
+    fitted = np.isin(index, np.asarray(fit_rows, dtype=np.int64))
+    if fitted.mean() >= LEAK_SHARE:
+        raise Refused(f"trained on the test set: {fitted.sum()} of the {len(index)} rows it was scored on are rows "
+                      "it was fitted on")
+    return images_at(copy, index[~fitted])
 
 
 # ---------------------------------------------------------------- the re-measurement
@@ -256,7 +293,8 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
         raise Refused(f"the exported model was measured on {entry.get('dataset')!r}, not on {plan.dataset!r}")
     if not entry.get("preprocess"):
         raise Refused("the program's preprocessing could not be described as data (layout and scaling)")
-    sets, where, visible = evaluation_sets(plan.dataset, plan, entry)
+    copy = host_copy(plan.dataset, plan) if entry.get("kind") == "sklearn_knn" else None
+    sets, where, visible = evaluation_sets(plan.dataset, plan, entry, copy)
     with tempfile.TemporaryDirectory(prefix="grader-clean-") as tmp:
         request, out = Path(tmp) / "request", Path(tmp) / "out"
         source = export_root / Path(str(entry.get("dir", ""))).name
@@ -266,6 +304,9 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
         check_export(request, entry)
         for name, (x, _) in sets.items():
             np.save(request / f"{name}.npy", np.ascontiguousarray(x), allow_pickle=False)
+        if copy is not None:  # the KNN's fitted rows, from the host's copy: never the program's pixels
+            fit_images = images_at(copy, checked_rows(copy, entry.get("fit_rows"), "fitted rows"))[0]
+            np.save(request / "fit_images.npy", fit_images, allow_pickle=False)
         (request / "request.json").write_text(json.dumps(
             {"kind": entry["kind"], "flavour": plan.keras_flavour, "preprocess": entry["preprocess"],
              "inputs": list(sets)}))
@@ -274,10 +315,11 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
         if status != Status.ok:
             raise Refused(f"the clean sandbox could not run the model: {message}")
         scores = {name: accuracy(out / f"{name}.npy", y) for name, (_, y) in sets.items()}
-    result.accuracy_served, result.n_served = scores["served"], len(sets["served"][1])
+    if "served" in scores:
+        result.accuracy_served, result.n_served = scores["served"], len(sets["served"][1])
     if "unseen" in scores:
         result.accuracy_unseen, result.n_unseen = scores["unseen"], len(sets["unseen"][1])
-    result.accuracy = scores.get("unseen", scores["served"])
+    result.accuracy = scores["unseen"] if "unseen" in scores else scores["served"]
     result.unseen, result.test_set_visible = where, visible
 
 

@@ -196,10 +196,11 @@ print("KNN Accuracy:", knn.score(X_test, y_test))
 
 def test_knn_is_re_measured_from_its_training_images(grade_file):
     """The manual's KNN (standardised feature by feature) is refitted outside the program from
-    the served images it was fitted on, and scored on its held-out rows and on unseen images."""
-    result = grade_file(KNN, 1)
+    the served images it was fitted on, and scored on its held-out rows and on unseen images;
+    a few rows predicted afterwards (to print them) are not taken for its test rows."""
+    result = grade_file(KNN + 'print("first predictions:", knn.predict(X_test[:5]))\n', 1)
     t = next(t for t in result.run.trusted if t.part == "knn")
-    assert t.error is None and t.kind == "sklearn_knn" and t.n_served == 1200 == t.n_unseen
+    assert t.error is None and t.kind == "sklearn_knn" and t.n_served == 1200 and t.n_unseen == 1000
     knn = [m for m in result.run.trace["measurements"] if m.get("part") == "knn"][-1]
     assert abs(t.accuracy_served - knn["accuracy"]) < 1e-6  # the same model on the same rows
     assert abs(t.accuracy_served - t.accuracy_unseen) < 0.08
@@ -221,6 +222,20 @@ knn = KNeighborsOracle(n_neighbors=5)""")
     assert knn.evidence["trusted accuracy"] < 0.75, knn.message  # what the real KNN earns
     assert any("trusted figure counts" in f for f in result.flags), result.flags
 
+    # a KNN of the program's own making in the export (better images, more of them) is refused
+    replaced = KNN.replace("knn.fit(X_train, y_train)", "knn.fit(X_train[:100], y_train[:100])") + """
+import importlib, json, numpy as np
+export = importlib.import_module("grader.probe.export")
+def write_better(measured, folder, preprocess):
+    (folder / "knn.json").write_text(json.dumps({"n_neighbors": 5, "weights": "distance", "metric": "minkowski", "p": 2}))
+    np.savez(folder / "knn.npz", fit_images=np.zeros((10, 32, 32, 3), np.uint8), fit_labels=np.arange(10))
+    return "sklearn_knn"
+export.WRITERS["sklearn"] = write_better
+"""
+    result = grade_file(replaced, 1)
+    knn = check(result, "knn.accuracy")
+    assert not knn.passed and "not re-measured" in knn.message, knn.message
+
     leaked = KNN.replace("knn.fit(X_train, y_train)", "import numpy as np\n"
                          "knn.fit(np.concatenate([X_train, X_test]), np.concatenate([y_train, y_test]))")
     result = grade_file(leaked, 1)
@@ -233,10 +248,11 @@ knn = KNeighborsOracle(n_neighbors=5)""")
 
 REVIEWS = """
 from tensorflow import keras
-(x_train, y_train), (x_test, y_test) = keras.datasets.imdb.load_data(num_words=2000)
+(x_train, y_train), (x_test, y_test) = keras.datasets.imdb.load_data()  # every word: no num_words
+vocab = max(max(r) for r in list(x_train) + list(x_test)) + 1
 x_train = keras.utils.pad_sequences(x_train, maxlen=120, padding="post")
 x_test = keras.utils.pad_sequences(x_test, maxlen=120, padding="post")
-model = keras.Sequential([keras.Input((120,)), keras.layers.Embedding(2000, 16), keras.layers.LSTM(8),
+model = keras.Sequential([keras.Input((120,)), keras.layers.Embedding(vocab, 16), keras.layers.LSTM(8),
                           keras.layers.Dense(1, activation="sigmoid")])
 model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
 model.fit(x_train, y_train, epochs=2, batch_size=64, verbose=0)
@@ -246,7 +262,8 @@ print("Test accuracy:", model.evaluate(x_test, y_test, verbose=0)[1])
 
 def test_recurrent_model_is_re_measured_on_unseen_reviews(grade_file):
     """A Keras LSTM on padded reviews: the host pads its own copy of the reviews as the program
-    did and unseen ones encoded by the program's load_data arguments; the clean sandbox runs it."""
+    did and unseen ones encoded by the program's load_data arguments (without num_words, ids
+    bounded as load_data bounded them); the clean sandbox runs it."""
     result = grade_file(REVIEWS, 6)
     t = result.run.trusted[0]
     assert t.error is None and t.kind == "keras_json" and t.n_unseen == t.n_served > 0, t

@@ -3,7 +3,8 @@
 
 REQUEST.json: {"kind": keras_json | keras_savedmodel | torch_pt2 | sklearn_knn, "flavour":
 keras3 | legacy, "preprocess": grader.probe.layouts description, "inputs": [name, ...]}, beside
-it the model files (and preprocess.npz for a description fitted per feature) and <name>.npy
+it the model files (and preprocess.npz for a description fitted per feature; for a KNN,
+fit_images.npy, written by the host) and <name>.npy
 (uint8 images, N x H x W [x C]). Writes OUT_DIR/<name>.npy: float32 outputs, one row per
 image (a KNN's: one-hot votes). Loads only with data-only loaders (no unpickling).
 """
@@ -66,9 +67,9 @@ def sklearn_knn(folder: Path, request: dict[str, Any]) -> Callable[[np.ndarray],
     from sklearn.neighbors import KNeighborsClassifier
 
     params = json.loads((folder / "knn.json").read_text())
-    arrays = np.load(folder / "knn.npz", allow_pickle=False)
-    labels = arrays["fit_labels"].astype(np.int64)
-    knn = KNeighborsClassifier(**params).fit(layouts.apply(arrays["fit_images"], request["preprocess"]), labels)
+    labels = np.load(folder / "knn.npz", allow_pickle=False)["fit_labels"].astype(np.int64)
+    images = np.load(folder / "fit_images.npy", allow_pickle=False)  # the host's copy of the fitted rows
+    knn = KNeighborsClassifier(**params).fit(layouts.apply(images, request["preprocess"]), labels)
     classes = max(10, int(labels.max()) + 1)
     return batched(lambda x: np.eye(classes, dtype=np.float32)[knn.predict(x)])
 

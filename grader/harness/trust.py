@@ -63,7 +63,8 @@ def trusted_figure(t, inside: float | None) -> Figure:
     result = Figure(t.accuracy, evidence=evidence)
     if t.test_set_visible:
         evidence["note"] = "every test image was served to the program (full run on real data)"
-    if t.accuracy_unseen is not None and t.accuracy_served - t.accuracy_unseen > LEAK_MARGIN:
+    if t.accuracy_unseen is not None and t.accuracy_served is not None \
+            and t.accuracy_served - t.accuracy_unseen > LEAK_MARGIN:
         result.problem = (f"trained on the test set: the model scores {t.accuracy_served:.1%} on the test images "
                           f"it was served but {t.accuracy_unseen:.1%} on images it never saw")
         result.flags.append(result.problem)

@@ -8,8 +8,8 @@ program never received. A model that cannot be exported is recorded with the rea
 Formats: Keras, the architecture as JSON plus the weights (.weights.h5), or a TensorFlow
 SavedModel for a model the JSON cannot describe (subclassed models); PyTorch, a torch.export
 program (.pt2) saved without its pickled sample inputs; scikit-learn's KNN, its parameters as
-JSON and its training rows as the served images they are (uint8) with their labels, in a
-.npz that loads without unpickling. A description fitted feature by feature is written as
+JSON, the labels it was fitted with in a .npz that loads without unpickling, and the served
+images it was fitted on by index. A description fitted feature by feature is written as
 preprocess.npz beside the model.
 """
 
@@ -49,8 +49,9 @@ def export_measured(probes: list[Any], out_dir: Path) -> list[dict[str, Any]]:
             entry["preprocess"] = write_preprocess(measured.get("preprocess") or describe(measured), folder)
             if measured.get("load_args"):
                 entry["load_args"] = measured["load_args"]
-            if measured.get("served_rows") is not None:
-                entry["served_rows"] = [int(r) for r in measured["served_rows"]]
+            for rows in ("served_rows", "fit_rows"):  # indices into the served images (a KNN's)
+                if measured.get(rows) is not None:
+                    entry[rows] = [int(r) for r in measured[rows]]
             entry["kind"] = WRITERS[measured["framework"]](measured, folder, entry["preprocess"])
             entry["files"] = listing(folder)
             if sum(f["bytes"] for f in entry["files"].values()) > MAX_EXPORT_BYTES:
@@ -126,9 +127,10 @@ KNN_METRICS = ("minkowski", "euclidean", "manhattan", "cosine", "chebyshev", "l1
 
 
 def write_sklearn(measured: dict[str, Any], folder: Path, preprocess: dict[str, Any] | None) -> str:
-    """A KNN as data: knn.json (its parameters) and knn.npz (fit_images uint8 (N, H, W[, C]),
-    fit_labels int64 (N,)). Raises ValueError when its training rows are not the served
-    images under the preprocessing its test rows show."""
+    """A KNN as data: knn.json (its parameters) and knn.npz (fit_labels int64 (N,), the labels
+    it was fitted with); the images it was fitted on are named by index ("fit_rows") and the
+    host takes them from its own copy. Raises ValueError when its training rows are not the
+    served images under the preprocessing its test rows show."""
     knn, fit_raw = measured["object"], measured.get("fit_raw")
     if fit_raw is None:
         raise ValueError("the KNN's training rows could not be traced to the served images")
@@ -149,7 +151,7 @@ def write_sklearn(measured: dict[str, Any], folder: Path, preprocess: dict[str, 
         raise ValueError(f"a KNN with weights={params['weights']!r}, metric={params['metric']!r} is not re-measured")
     labels = np.asarray(knn.classes_)[np.asarray(knn._y)].astype(np.float64).astype(np.int64)
     (folder / "knn.json").write_text(json.dumps(params))
-    np.savez(folder / "knn.npz", fit_images=np.ascontiguousarray(fit_raw, dtype=np.uint8), fit_labels=labels)
+    np.savez(folder / "knn.npz", fit_labels=labels)
     return "sklearn_knn"
 
 

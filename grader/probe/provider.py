@@ -811,8 +811,8 @@ def unseen_test(name: str, n: int, *, cache_dir: str | os.PathLike, quick: bool,
     Stand-in: fresh samples from the same generator, drawn with ``seed`` (keep it secret)."""
     real_path = Path(cache_dir) / "datasets" / f"{name}.npz"
     if real_path.is_file():
-        arrays = _read_real(name, real_path)
-        served = _stratified_index(arrays["y_test"], quick_test, served_seed, name, 2) if quick else None
+        arrays = read_real_text(real_path) if name in TEXT_SPECS else _read_real(name, real_path)
+        served = _stratified_index(arrays["y_test"], quick_test, served_seed, name, 2, CLASSES[name]) if quick else None
         if served is None:
             return None
         rest = np.setdiff1d(np.arange(len(arrays["y_test"])), served)

@@ -311,7 +311,10 @@ class SklearnProbe:
         if not held_out:
             result["error"] = "the estimator was never asked to predict or score held-out samples"
             return result
-        _, X, y, predictions = held_out[-1]
+        # the test rows: what score() judged, the split's test part, the most rows (not the last
+        # few rows a program predicts to print them)
+        _, X, y, predictions = max(held_out, key=lambda item: (
+            item[0] == "score", self.split_part(item[1]) == "test", len(item[1]) if hasattr(item[1], "__len__") else 0))
         if predictions is None:
             predictions = self.own_predict(self.estimators[mid], X)
         predictions = np.asarray(predictions).reshape(-1)
@@ -434,7 +437,7 @@ class SklearnProbe:
         fit_rows = None if description is None else rows_under(np.asarray(final._fit_X), description, images)
         self.measured = {"model": None, "part": "knn", "framework": "sklearn", "object": final,
                          "dataset": self.served().name, "inputs": features, "raw": images[rows],
-                         "preprocess": description, "served_rows": rows,
+                         "preprocess": description, "served_rows": rows, "fit_rows": fit_rows,
                          "fit_raw": None if fit_rows is None else images[fit_rows]}
 
 
