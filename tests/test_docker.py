@@ -517,3 +517,20 @@ def test_quick_job_on_staged_images_sees_only_its_subset(client, image, jobs_dir
     """, quick_train=50, quick_test=20)
     assert "SEEN 50 20" in r.stdout, (r.status, r.message, r.stdout)
     assert len(np.load(datasets / "cifar10.npz")["x_test"]) == 100  # the staged file itself is untouched
+
+
+def test_quick_job_on_staged_reviews_sees_only_its_subset(client, image, jobs_dir, tmp_path):
+    """The same for reviews (ragged: object arrays, as Keras' imdb.npz holds them)."""
+    datasets = tmp_path / "cache" / "datasets"
+    datasets.mkdir(parents=True)
+    reviews = np.empty(300, dtype=object)
+    reviews[:] = [[1 + i % 7, 2 + i % 5, 3] for i in range(300)]
+    np.savez(datasets / "imdb.npz", x_train=reviews[:200], y_train=np.arange(200) % 2, x_test=reviews[200:],
+             y_test=np.arange(100) % 2)
+    r = run_one(DockerRunner(image=image, jobs_dir=jobs_dir), tmp_path, """
+        import numpy as np
+        z = np.load("/data/datasets/imdb.npz", allow_pickle=True)
+        print("SEEN", len(z["x_train"]), len(z["x_test"]))
+    """, quick_train=50, quick_test=20, dataset="imdb")
+    assert "SEEN 50 20" in r.stdout, (r.status, r.message, r.stdout)
+    assert len(np.load(datasets / "imdb.npz", allow_pickle=True)["x_test"]) == 100

@@ -33,7 +33,7 @@ from pydantic import BaseModel
 
 from grader.models import Job, RunRecord, Status
 from grader.paths import PACKAGE_DIR
-from grader.probe.layouts import IMAGE_DATASETS
+from grader.probe.layouts import IMAGE_DATASETS, TEXT_DATASETS
 from grader.runners.base import (CLEAN_TIMEOUT_S, CappedStream, RunPlan, copy_submission, job_env, keep_artifacts, keep_export,
                                  probe_config, read_trace, verdict)
 from grader.sandbox_image import HASH_LABEL, IMAGES, SANDBOX_UID, SandboxError, definition_hash, engine
@@ -120,12 +120,14 @@ def container_spec(plan: RunPlan, image: str, work: Path, user: str, cpus: float
 
 
 def precut_served_data(plan: RunPlan, folder: Path) -> None:
-    """Quick mode on staged real images: the job's container sees only the subset it is served,
-    in place of the staged file, so the test images kept back for the trusted re-measurement
-    (grader/trusted.py) are out of the program's reach."""
+    """Quick mode on staged real images or reviews: the job's container sees only the subset it
+    is served, in place of the staged file, so the test samples kept back for the trusted
+    re-measurement (grader/trusted.py) are out of the program's reach. (Reviews are ragged:
+    written as Keras' imdb.npz holds them, object arrays the probe reads from the host.)"""
     from grader.probe import provider
 
-    if plan.mode != "quick" or plan.dataset not in IMAGE_DATASETS or not provider.is_staged(plan.dataset, plan.cache_dir):
+    if plan.mode != "quick" or plan.dataset not in IMAGE_DATASETS + TEXT_DATASETS \
+            or not provider.is_staged(plan.dataset, plan.cache_dir):
         return
     served = provider.load(plan.dataset, cache_dir=plan.cache_dir, quick=True, quick_train=plan.quick_train,
                            quick_test=plan.quick_test)
