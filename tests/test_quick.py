@@ -4,6 +4,7 @@ usual augmentations, and the cases that disagreed (p4_datagen_flow, p6_stacked_b
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +36,7 @@ def test_every_training_program_declares_a_budget():
 
 
 def test_invalid_budget_in_a_rubric_names_the_field(tmp_path):
-    src = Path(load_rubrics().folder)
-    for f in src.iterdir():
-        (tmp_path / f.name).write_text(f.read_text())
+    shutil.copytree(load_rubrics().folder, tmp_path, dirs_exist_ok=True)
     p3 = tmp_path / "program3.yaml"
     p3.write_text(p3.read_text().replace("train_budget_s: 40", "train_budget_s: -1"))
     with pytest.raises(RubricError, match="limits.quick.train_budget_s"):
