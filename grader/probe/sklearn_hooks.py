@@ -387,12 +387,19 @@ class SklearnProbe:
 
     def all_images(self) -> np.ndarray:
         """The served images, training then test (N, H, W[, C]) uint8: what rows index."""
-        served = self.served()
-        return np.concatenate([served.x_train, served.x_test])
+        return self.all_served()[0]
 
     def all_labels(self) -> np.ndarray:
+        return self.all_served()[1]
+
+    def all_served(self) -> tuple[np.ndarray, np.ndarray]:
+        """Training then test images and labels, joined once per served dataset (a full run's
+        60000 images are 184 MB: not to be copied for each lookup)."""
         served = self.served()
-        return np.concatenate([served.y_train.reshape(-1), served.y_test.reshape(-1)]).astype(np.int64)
+        if getattr(self, "_joined", (None,))[0] is not served:
+            self._joined = (served, np.concatenate([served.x_train, served.x_test]),
+                            np.concatenate([served.y_train.reshape(-1), served.y_test.reshape(-1)]).astype(np.int64))
+        return self._joined[1:]
 
     def reference_tables(self, x: np.ndarray):
         """Served images as rows (the OpenML table; the dataset's images flattened channels
@@ -437,8 +444,7 @@ class SklearnProbe:
         fit_rows = None if description is None else rows_under(np.asarray(final._fit_X), description, images)
         self.measured = {"model": None, "part": "knn", "framework": "sklearn", "object": final,
                          "dataset": self.served().name, "inputs": features, "raw": images[rows],
-                         "preprocess": description, "served_rows": rows, "fit_rows": fit_rows,
-                         "fit_raw": None if fit_rows is None else images[fit_rows]}
+                         "preprocess": description, "served_rows": rows, "fit_rows": fit_rows}
 
 
 # ---------------------------------------------------------------- normalised rows
