@@ -70,13 +70,23 @@ class KerasProbe:
         self._patch_datasets()
         keras_assets.install(self.trace, tuple(mod.__name__ for mod in modules))  # get_file, applications
 
+    def on_import(self, name: str) -> None:
+        """A Keras package imported after the probe installed (tf_keras under Keras 3) gets
+        its datasets served too."""
+        if name in KERAS_PACKAGES:
+            self._patch_datasets()
+
     def _patch_datasets(self) -> None:
         """Replace load_data (and imdb's get_word_index) in every loaded module named
-        ...datasets.cifar10 / .mnist / .imdb."""
+        ...datasets.cifar10 / .mnist / .imdb. Only Keras packages the program has imported are
+        opened: importing tf_keras for a Keras 3 program costs half a second, and one imported
+        later is patched then (on_import)."""
         for name in DATASETS:
-            for src in ("keras.src.datasets." + name, "tf_keras.src.datasets." + name):
+            for package in KERAS_PACKAGES:
+                if package not in sys.modules:
+                    continue
                 try:
-                    importlib.import_module(src)
+                    importlib.import_module(f"{package}.src.datasets.{name}")
                 except Exception:
                     pass
         pattern = re.compile(r"(^|\.)datasets\.(%s)$" % "|".join(DATASETS))

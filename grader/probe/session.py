@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -203,6 +204,25 @@ def finish(session: Session | None = None, namespace: dict[str, Any] | None = No
         return
     if namespace is not None:
         session.namespace = namespace
+    timing = session.trace["after_program_s"] = {}  # the probe's own time, by step (bench/bench_pipeline.py)
+    timed(timing, "measure", measure_all, session)
+    session.trace.save()  # what was measured survives a post-run step that hangs
+    timed(timing, "export", export, session)
+    session.trace.save()
+    for name, params in (session.config.get("probe") or {}).items():
+        session.trace["post_run"][name] = timed(timing, name, run_after, name, session, params)
+        session.trace.save()
+
+
+def timed(timing: dict[str, float], step: str, fn: Callable[..., Any], *args: Any) -> Any:
+    clock = time.perf_counter()
+    try:
+        return fn(*args)
+    finally:
+        timing[step] = round(time.perf_counter() - clock, 3)
+
+
+def measure_all(session: Session) -> None:
     for probe in measure_order(session):
         try:
             m = probe.measure()
@@ -210,11 +230,6 @@ def finish(session: Session | None = None, namespace: dict[str, Any] | None = No
             m = {"error": f"{type(e).__name__}: {e}"[:500]}
         if m:
             session.trace["measurements"].append(m)
-    session.trace.save()  # what was measured survives a post-run step that hangs
-    export(session)
-    for name, params in (session.config.get("probe") or {}).items():
-        session.trace["post_run"][name] = run_after(name, session, params)
-        session.trace.save()
 
 
 def measure_order(session: Session) -> list[Probe]:
@@ -230,7 +245,6 @@ def export(session: Session) -> None:
         session.trace["exports"] = export_measured(session.probes, Path(session.config["out_dir"]))
     except Exception as e:
         session.trace["exports"] = [{"error": f"{type(e).__name__}: {e}"[:500]}]
-    session.trace.save()
 
 
 def run_after(name: str, session: Session, params: Any) -> dict[str, Any]:

@@ -57,14 +57,33 @@ def _ipython_kernel():
 
 
 def install_matplotlib(artifacts: Path, trace: Trace) -> None:
-    """Agg backend; plt.show() saves each open figure as a PNG artifact instead."""
-    try:
-        import matplotlib
-    except ImportError:
-        return
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    """Agg backend; plt.show() saves each open figure as a PNG artifact instead. Installed
+    when the program (or a framework) imports matplotlib: importing pyplot costs half a
+    second, which a program that draws nothing should not pay."""
+    import wrapt
 
+    def headless(mpl: Any) -> None:
+        mpl.use("Agg", force=True)
+
+    def keep_figures(plt: Any) -> None:
+        _keep_figures(plt, artifacts, trace)
+
+    for hook, module in ((headless, "matplotlib"), (keep_figures, "matplotlib.pyplot")):
+        wrapt.register_post_import_hook(_never_raising(hook, trace), module)
+
+
+def _never_raising(hook: Any, trace: Trace) -> Any:
+    """A post-import hook that notes its failure instead of failing the program's import."""
+    def run(module: Any) -> None:
+        try:
+            hook(module)
+        except Exception as e:
+            trace.note(f"figures of {module.__name__} are not kept: {type(e).__name__}: {e}"[:500])
+
+    return run
+
+
+def _keep_figures(plt: Any, artifacts: Path, trace: Trace) -> None:
     def show(*args, **kwargs):
         for num in plt.get_fignums():
             if len(trace["figures"]) >= 20:
