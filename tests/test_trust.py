@@ -175,6 +175,23 @@ def test_honest_program_is_re_measured_and_agrees(grade_file):
     assert not any("trusted figure counts" in f for f in result.flags)
 
 
+def test_keras_on_the_torch_backend_is_re_measured(grade_file, monkeypatch):
+    """KERAS_BACKEND reaches the sandbox: Keras 3 on PyTorch (a GPU machine without TensorFlow)
+    trains, exports its functional model as JSON and is re-measured on that backend."""
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    functional = TINY.replace("from tensorflow import keras", "import keras").replace(
+        'model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 3, activation="relu"),',
+        'inputs = keras.Input((32, 32, 3))\nlayers = [keras.layers.Conv2D(4, 3, activation="relu"),').replace(
+        'keras.layers.Dense(10, activation="softmax")])',
+        'keras.layers.Dense(10, activation="softmax")]\nx = inputs\nfor layer in layers:\n    x = layer(x)\n'
+        'model = keras.Model(inputs, x)\nprint("backend:", keras.backend.backend())')
+    result = grade_file(functional, 3)
+    assert "backend: torch" in result.run.stdout, result.run.stdout[-500:]
+    t = result.run.trusted[0]
+    assert t.error is None and t.kind == "keras_json" and t.n_unseen == 1000, t
+    assert abs(t.accuracy_served - result.run.trace["measurements"][-1]["accuracy"]) < 1e-6
+
+
 # ---------------------------------------------------------------- Program 1's KNN
 
 KNN = """
@@ -284,6 +301,19 @@ for probe in sys.modules["grader.probe.session"].CURRENT.probes:
 
 
 # ---------------------------------------------------------------- the host's file checks (no sandbox)
+
+
+def test_a_functional_model_is_exported_as_json_and_accepted(tmp_path):
+    """A functional model's JSON names the tensors between layers (__keras_tensor__): data, not
+    code. It travels as JSON, which every Keras backend loads, not as a SavedModel."""
+    import keras
+
+    from grader.probe.export import write_keras
+
+    inputs = keras.Input((32, 32, 3))
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+    assert write_keras({"object": model}, tmp_path) == "keras_json"
+    assert "__keras_tensor__" in checked_keras_json(tmp_path)
 
 
 def test_keras_json_with_a_lambda_or_own_class_is_refused(tmp_path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,10 @@ def write_keras(measured: dict[str, Any], folder: Path, preprocess: Any = None) 
         model.save_weights(str(folder / "model.weights.h5"))
         return "keras_json"
     saved = folder / "savedmodel"
+    backend = _keras_backend()
+    if backend != "tensorflow":  # a SavedModel needs TensorFlow; the JSON could not describe the model
+        raise ValueError(f"a Keras model that its JSON cannot describe (a subclassed model) is exported only on "
+                         f"the TensorFlow backend, not on {backend!r}")
     if hasattr(model, "export"):  # Keras 3
         model.export(str(saved), verbose=False)
     else:  # tf-keras
@@ -121,6 +126,15 @@ def write_torch(measured: dict[str, Any], folder: Path, preprocess: Any = None) 
     program._example_inputs = None  # saved pickled otherwise; the host refuses pickles
     torch.export.save(program, str(folder / "model.pt2"))
     return "torch_pt2"
+
+
+def _keras_backend() -> str:
+    """The backend the program's Keras runs on ("tensorflow" for tf-keras)."""
+    keras = sys.modules.get("keras")
+    try:
+        return keras.backend.backend() if keras is not None else "tensorflow"
+    except Exception:
+        return "tensorflow"
 
 
 KNN_METRICS = ("minkowski", "euclidean", "manhattan", "cosine", "chebyshev", "l1", "l2", "cityblock")

@@ -265,7 +265,7 @@ class LocalRunner:
 
     @staticmethod
     def _env(plan: RunPlan, home: Path, lib: Path) -> dict[str, str]:
-        keep = ("PATH", "LANG", "LC_ALL", "TZ", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT")
+        keep = ("PATH", "LANG", "LC_ALL", "TZ", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT", "KERAS_BACKEND")
         env = {k: v for k, v in os.environ.items() if k in keep}
         env.update(job_env(plan, str(home), str(lib)))
         return env
