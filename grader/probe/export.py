@@ -119,8 +119,8 @@ def write_keras(measured: dict[str, Any], folder: Path, preprocess: Any = None) 
 def write_torch(measured: dict[str, Any], folder: Path, preprocess: Any = None) -> str:
     import torch
 
-    model, example = measured["object"], torch.as_tensor(measured["inputs"][:2])
-    model.eval()
+    model, example = measured["object"], torch.as_tensor(measured["inputs"][:2]).cpu()
+    model.cpu().eval()  # the program has ended: a model trained on a GPU is exported to run anywhere
     batch = torch.export.Dim("batch")
     program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
     program._example_inputs = None  # saved pickled otherwise; the host refuses pickles
