@@ -8,8 +8,9 @@ program never received. A model that cannot be exported is recorded with the rea
 Formats: Keras, the architecture as JSON plus the weights (.weights.h5), or a TensorFlow
 SavedModel for a model the JSON cannot describe (subclassed models); PyTorch, a torch.export
 program (.pt2) saved without its pickled sample inputs; scikit-learn's KNN, its parameters as
-JSON, the labels it was fitted with in a .npz that loads without unpickling, and the served
-images it was fitted on by index. A description fitted feature by feature is written as
+JSON, the labels it was fitted with in a .npz that loads without unpickling, the served
+images it was fitted on by index, and any scaler or PCA between them as arrays
+(grader/probe/transforms.py). A description fitted feature by feature is written as
 preprocess.npz beside the model.
 """
 
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.probe import layouts
+from grader.probe import layouts, transforms
 from grader.probe.keras_classes import KERAS_CLASSES, keras_classes
 
 MAX_EXPORT_BYTES = 256 * 2**20
@@ -156,6 +157,10 @@ def write_sklearn(measured: dict[str, Any], folder: Path, preprocess: dict[str, 
     labels = np.asarray(knn.classes_)[np.asarray(knn._y)].astype(np.float64).astype(np.int64)
     (folder / "knn.json").write_text(json.dumps(params))
     np.savez(folder / "knn.npz", fit_labels=labels)
+    if measured.get("steps"):  # scalers or a PCA between the data and the KNN, as arrays
+        specs, arrays = transforms.write_steps(measured["steps"])
+        (folder / "steps.json").write_text(json.dumps(specs))
+        np.savez(folder / "steps.npz", **arrays)
     return "sklearn_knn"
 
 
