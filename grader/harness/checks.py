@@ -175,8 +175,8 @@ def trained(ctx: Context, params: dict) -> Outcome:
         f = done[-1]
         evidence = {k: f.get(k) for k in ("epochs_requested", "epochs_run", "steps", "batch_size", "validation")}
         if not f.get("epochs_run"):
-            return Outcome(True, f"trained for {f['steps']} optimizer steps (no pass over a DataLoader "
-                                 "to count epochs by)", evidence=evidence)
+            return Outcome(True, f"trained for {f['steps']} optimizer steps (no full pass over the training "
+                                 "data to count epochs by)", evidence=evidence)
         capped = f" (capped from {f['epochs_requested']} in quick mode)" if f.get("epochs_capped_to") else ""
         return Outcome(True, f"trained for {f['epochs_run']} epoch(s){capped}", evidence=evidence)
     if ctx.fits:

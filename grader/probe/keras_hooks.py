@@ -2,7 +2,8 @@
 tensorflow or tf_keras.
 
 Records every compile, fit (with per-epoch history, kept even if the run is killed),
-evaluate and predict; serves the datasets from the provider. In quick mode it caps epochs,
+evaluate and predict, and a loop of train_on_batch calls as a fit (grader/probe/keras_batches.py;
+test_on_batch and predict_on_batch as evaluate and predict); serves the datasets from the provider. In quick mode it caps epochs,
 stops training when the rubric's training-time budget is used (grader/probe/budget.py), and
 lets batch normalisation's running statistics follow a short run (`quick_batchnorm`).
 The student's calls behave as written apart from those documented caps.
@@ -18,6 +19,7 @@ import sys
 from typing import Any
 
 from grader.probe import keras_assets
+from grader.probe.keras_batches import BatchLoop
 from grader.probe.trace import Trace, plain
 
 LAYER_KEYS = ("filters", "kernel_size", "strides", "padding", "activation", "units", "rate",
@@ -37,6 +39,7 @@ class KerasProbe:
         self.models: dict[int, Any] = {}  # strong refs by model id (index in trace["models"])
         self.test_inputs: dict[int, Any] = {}  # model id -> inputs the student evaluated on
         self.fit_inputs: dict[int, Any] = {}
+        self.batch_loops: dict[int, BatchLoop] = {}  # model id -> its train_on_batch calls
         self.served: dict[str, Any] = {}
         self.phase = "running the program"
         self.originals: dict[tuple[type, str], Any] = {}
@@ -44,6 +47,10 @@ class KerasProbe:
     def measure(self) -> dict[str, Any] | None:
         from grader.probe.measure import measure
 
+        for mid, loop in self.batch_loops.items():
+            loop.finish()
+            if loop.inputs() is not None:
+                self.fit_inputs[mid] = loop.inputs()
         return measure(self)
 
     # ------------------------------------------------------------ installation
@@ -143,8 +150,12 @@ class KerasProbe:
 
     def _patch_model_class(self, model_cls: type) -> None:
         for method, wrapper in (("compile", self._wrap_compile), ("fit", self._wrap_fit),
-                                ("evaluate", self._wrap_eval), ("predict", self._wrap_predict)):
-            original = getattr(model_cls, method)
+                                ("evaluate", self._wrap_eval), ("predict", self._wrap_predict),
+                                ("train_on_batch", self._wrap_train_on_batch),
+                                ("test_on_batch", self._wrap_eval), ("predict_on_batch", self._wrap_predict)):
+            original = getattr(model_cls, method, None)
+            if original is None:
+                continue
             self.originals[(model_cls, method)] = original
             setattr(model_cls, method, wrapper(original))
 
@@ -238,6 +249,45 @@ class KerasProbe:
             return history
 
         return fit
+
+    def _wrap_train_on_batch(self, original):
+        probe = self
+
+        @functools.wraps(original)
+        def train_on_batch(model, *args, **kwargs):
+            bound = bind(original, model, args, kwargs)
+            loop = probe.batch_loop(model, bound)
+            probe.phase = "model.train_on_batch"
+            result, ended = loop.step(lambda: original(model, *args, **kwargs), bound.get("x"))
+            probe.phase = "running the program"
+            if ended or loop.record["steps"] == 1:
+                inputs = loop.inputs()
+                if inputs is not None:
+                    probe.fit_inputs[loop.record["model"]] = inputs
+                if loop.record["steps"] == 1:
+                    probe.describe(model)
+                probe.trace.save()
+            return result
+
+        return train_on_batch
+
+    def batch_loop(self, model: Any, bound: dict[str, Any]) -> BatchLoop:
+        """The model's loop of train_on_batch calls, started (a fit record) on its first call."""
+        mid = self.model_id(model)
+        loop = self.batch_loops.get(mid)
+        if loop is None:
+            x = bound.get("x")
+            record: dict[str, Any] = {
+                "model": mid, "loop": "train_on_batch", "epochs_requested": None,
+                "batch_size": int(len(x)) if hasattr(x, "__len__") else None, "validation": None,
+                "inputs": inputs_of(x, bound.get("y")), "history": {}, "epochs_run": 0, "steps": 0,
+                "completed": True, "callbacks": []}
+            served = next(iter(self.served.values()), None)
+            metrics = [m for m in (self.trace["models"][mid].get("metrics") or []) if m]
+            loop = self.batch_loops[mid] = BatchLoop(record, len(served.y_train) if served else None, metrics,
+                                                     self.epochs_cap)
+            self.trace["fits"].append(record)
+        return loop
 
     def _epoch_callback(self, model, record):
         base = callback_base(model)

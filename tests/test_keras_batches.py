@@ -1,0 +1,52 @@
+"""Training loops of the program's own making (Keras' train_on_batch, test_on_batch) are
+recorded as a fit: trained, losses per epoch, the quick-mode epoch cap, the measurement."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import check
+
+pytestmark = pytest.mark.slow
+
+LOOP = """
+import numpy as np
+from tensorflow import keras
+(x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+x_train, x_test = x_train.astype("float32") / 255.0, x_test.astype("float32") / 255.0
+model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(16, 3, activation="relu"),
+                          keras.layers.MaxPooling2D(2), keras.layers.Flatten(),
+                          keras.layers.Dense(10, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+for epoch in range(EPOCHS):
+    order = np.random.permutation(len(x_train))
+    for start in range(0, len(x_train), 64):
+        idx = order[start:start + 64]
+        loss, acc = model.train_on_batch(x_train[idx], y_train[idx])
+    print("epoch", epoch + 1, "loss", loss, "accuracy", acc)
+print("test loss and accuracy:", model.test_on_batch(x_test, y_test))
+"""
+
+
+def test_a_train_on_batch_loop_is_a_fit(grade_file):
+    result = grade_file(LOOP.replace("EPOCHS", "5"), 3, train=1000, epochs=2)
+    fit = result.run.trace["fits"][-1]
+    assert fit["loop"] == "train_on_batch" and fit["epochs_run"] == 2 and fit["epochs_capped_to"] == 2, fit
+    assert fit["steps"] == 2 * 16 and len(fit["history"]["loss"]) == len(fit["history"]["accuracy"]) == 2
+    assert fit["history"]["loss"][1] < fit["history"]["loss"][0]
+    assert result.run.stdout.count("epoch ") == 5  # the loop ran on past the cap, without training
+    for check_id in ("static.steps", "model.trained", "training.loss_falls", "training.learns"):
+        assert check(result, check_id).passed, check(result, check_id).message
+    t = result.run.trusted[0]
+    assert t.error is None and t.kind == "keras_json"
+    assert result.run.trace["measurements"][-1]["method"].startswith("the test inputs the program passed")
+
+
+def test_one_batch_is_trained_but_not_a_falling_loss(grade_file):
+    one = LOOP.replace("for epoch in range(EPOCHS):", "for epoch in range(1):").replace(
+        "range(0, len(x_train), 64)", "range(0, 64, 64)")
+    result = grade_file(one, 3, train=1000, epochs=2)
+    fit = result.run.trace["fits"][-1]
+    assert fit["steps"] == 1 and fit["epochs_run"] == 0 and len(fit["history"]["loss"]) == 1
+    assert check(result, "model.trained").passed and "1 optimizer steps" in check(result, "model.trained").message
+    assert not check(result, "accuracy.threshold").passed
