@@ -1,5 +1,5 @@
-"""Training loops of the program's own making (Keras' train_on_batch, test_on_batch) are
-recorded as a fit: trained, losses per epoch, the quick-mode epoch cap, the measurement."""
+"""Training loops and data pipelines of the program's own making: Keras' train_on_batch and
+test_on_batch recorded as a fit and an evaluation; tf.data pipelines read again for the measurement."""
 
 from __future__ import annotations
 
@@ -50,3 +50,37 @@ def test_one_batch_is_trained_but_not_a_falling_loss(grade_file):
     assert fit["steps"] == 1 and fit["epochs_run"] == 0 and len(fit["history"]["loss"]) == 1
     assert check(result, "model.trained").passed and "1 optimizer steps" in check(result, "model.trained").message
     assert not check(result, "accuracy.threshold").passed
+
+
+PIPELINE = """
+import tensorflow as tf
+from tensorflow import keras
+(x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+def prep(x, y):
+    return tf.cast(x, tf.float32) / 255.0, y
+train_ds = tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(1000).map(prep).batch(64)
+test_ds = tf.data.Dataset.from_tensor_slices((x_test, y_test)).map(prep).batch(256)
+model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(16, 3, activation="relu"),
+                          keras.layers.MaxPooling2D(2), keras.layers.Flatten(),
+                          keras.layers.Dense(10, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(train_ds, epochs=3, validation_data=test_ds)
+print("Test accuracy:", model.evaluate(test_ds)[1])
+"""
+
+
+def test_a_model_fed_tf_data_pipelines_is_measured(grade_file):
+    """The evaluation pipeline yields the served test images in order: they are the test inputs."""
+    result = grade_file(PIPELINE, 3, train=1000, epochs=2)
+    m = result.run.trace["measurements"][-1]
+    assert m.get("accuracy") is not None and m["method"].startswith("the test inputs the program passed"), m
+    t = result.run.trusted[0]
+    assert t.error is None and abs(t.accuracy_served - m["accuracy"]) < 1e-6
+    assert check(result, "training.learns").passed, check(result, "training.learns").message
+
+
+def test_a_shuffled_evaluation_pipeline_falls_back_on_the_training_scaling(grade_file):
+    shuffled = PIPELINE.replace(".map(prep).batch(256)", ".shuffle(1000).map(prep).batch(256)")
+    result = grade_file(shuffled, 3, train=1000, epochs=2)
+    m = result.run.trace["measurements"][-1]
+    assert m.get("accuracy") is not None and m["method"].startswith("served test images scaled like"), m

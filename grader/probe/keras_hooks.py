@@ -18,8 +18,10 @@ import re
 import sys
 from typing import Any
 
-from grader.probe import keras_assets
-from grader.probe.keras_batches import BatchLoop
+import numpy as np
+
+from grader.probe import keras_assets, layouts
+from grader.probe.keras_batches import KEPT_SAMPLES, BatchLoop
 from grader.probe.trace import Trace, plain
 
 LAYER_KEYS = ("filters", "kernel_size", "strides", "padding", "activation", "units", "rate",
@@ -40,6 +42,7 @@ class KerasProbe:
         self.test_inputs: dict[int, Any] = {}  # model id -> inputs the student evaluated on
         self.fit_inputs: dict[int, Any] = {}
         self.batch_loops: dict[int, BatchLoop] = {}  # model id -> its train_on_batch calls
+        self.datasets: dict[tuple[int, str], Any] = {}  # (model id, "fit" | "evaluate") -> a tf.data pipeline
         self.served: dict[str, Any] = {}
         self.phase = "running the program"
         self.originals: dict[tuple[type, str], Any] = {}
@@ -51,7 +54,25 @@ class KerasProbe:
             loop.finish()
             if loop.inputs() is not None:
                 self.fit_inputs[mid] = loop.inputs()
+        self.inputs_from_datasets()
         return measure(self)
+
+    def inputs_from_datasets(self) -> None:
+        """Models fed tf.data pipelines: the test inputs are the evaluation pipeline's images
+        when it yields the served test set in order; the training pipeline's first samples show
+        the program's scaling."""
+        served = next(iter(self.served.values()), None)
+        if served is None:
+            return
+        for (mid, kind), dataset in self.datasets.items():
+            if kind == "evaluate" and mid not in self.test_inputs:
+                x = first_inputs(dataset, len(served.y_test) + 1)
+                if x is not None and len(x) == len(served.y_test) and layouts.describe(x, served.x_test):
+                    self.test_inputs[mid] = x
+            elif kind == "fit" and mid not in self.fit_inputs:
+                x = first_inputs(dataset, KEPT_SAMPLES)
+                if x is not None:
+                    self.fit_inputs[mid] = x
 
     # ------------------------------------------------------------ installation
 
@@ -236,6 +257,8 @@ class KerasProbe:
             x = bound.get("x")
             if hasattr(x, "shape"):
                 probe.fit_inputs[record["model"]] = x
+            elif is_pipeline(x):
+                probe.datasets[(record["model"], "fit")] = x
             probe.phase = "model.fit"
             probe.trace.save()
             history = original(model, **kwargs)
@@ -340,6 +363,8 @@ class KerasProbe:
             if probe.is_test_set(x):
                 probe.test_inputs[mid] = x
                 record["on_test_set"] = True
+            elif kind == "evaluate" and is_pipeline(x):
+                probe.datasets[(mid, "evaluate")] = x
             probe.trace["evaluations"].append(record)
             probe.trace.save()
             return result
@@ -352,6 +377,31 @@ class KerasProbe:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def is_pipeline(x: Any) -> bool:
+    """A tf.data pipeline (what the probe can read again after the program)."""
+    return hasattr(x, "as_numpy_iterator") and hasattr(x, "element_spec")
+
+
+def first_inputs(dataset: Any, limit: int) -> np.ndarray | None:
+    """Up to `limit` model inputs a tf.data pipeline yields ((x, y) elements or x alone),
+    joined; None when they are not arrays of one shape or the pipeline fails."""
+    parts, n = [], 0
+    try:
+        for element in dataset.as_numpy_iterator():
+            x = element[0] if isinstance(element, (tuple, list)) else element
+            if not isinstance(x, np.ndarray) or x.ndim == 0:
+                return None
+            parts.append(x)
+            n += len(x)
+            if n >= limit:
+                break
+        if not parts or len({p.shape[1:] for p in parts}) != 1:
+            return None
+        return np.concatenate(parts)[:limit]
+    except Exception:
+        return None
 
 
 def bind(fn, model, args, kwargs) -> dict[str, Any]:
