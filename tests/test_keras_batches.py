@@ -84,3 +84,57 @@ def test_a_shuffled_evaluation_pipeline_falls_back_on_the_training_scaling(grade
     result = grade_file(shuffled, 3, train=1000, epochs=2)
     m = result.run.trace["measurements"][-1]
     assert m.get("accuracy") is not None and m["method"].startswith("served test images scaled like"), m
+
+
+TAPE = """
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+(x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+x_train, x_test = x_train.astype("float32") / 255.0, x_test.astype("float32") / 255.0
+model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(16, 3, activation="relu"),
+                          keras.layers.MaxPooling2D(2), keras.layers.Flatten(),
+                          keras.layers.Dense(10, activation="softmax")])
+loss_fn = keras.losses.SparseCategoricalCrossentropy()
+optimizer = keras.optimizers.Adam()
+
+def train_step(xb, yb):
+    with tf.GradientTape() as tape:
+        loss = loss_fn(yb, model(xb, training=True))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return loss
+
+for epoch in range(3):
+    for start in range(0, len(x_train), 50):
+        loss = train_step(x_train[start:start + 50], y_train[start:start + 50])
+    print("epoch", epoch + 1, "loss", float(loss))
+pred = np.argmax(model(x_test), axis=1)
+print("Test accuracy:", (pred == y_test.ravel()).mean())
+"""
+
+
+def test_a_gradient_tape_loop_is_a_fit(grade_file):
+    """Steps, the loss of each epoch from the loss object, the loss's name for the output check,
+    and model(x_test) as the test inputs."""
+    result = grade_file(TAPE, 3, train=1000, epochs=2)
+    fit = result.run.trace["fits"][-1]
+    assert fit["loop"] == "GradientTape" and fit["steps"] == 60 and fit["epochs_run"] == 3, fit
+    assert len(fit["history"]["loss"]) == 3 and fit["history"]["loss"][2] < fit["history"]["loss"][0]
+    assert result.run.trace["models"][fit["model"]]["class"] == "Sequential"
+    for check_id in ("static.steps", "model.trained", "model.loss_matches_output", "training.loss_falls",
+                     "training.learns"):
+        assert check(result, check_id).passed, check(result, check_id).message
+    assert result.run.trace["measurements"][-1]["method"].startswith("the test inputs the program passed")
+    assert result.run.trusted[0].error is None
+
+
+def test_a_tf_function_step_is_counted_and_its_loss_not_judged(grade_file):
+    compiled = TAPE.replace("def train_step(xb, yb):", "@tf.function\ndef train_step(xb, yb):")
+    result = grade_file(compiled, 3, train=1000, epochs=2)
+    fit = result.run.trace["fits"][-1]
+    assert fit["steps"] == 60 and fit["epochs_run"] == 3 and fit["history"] == {}, fit
+    assert "tf.function" in fit["loss_unobserved"]
+    falls = check(result, "training.loss_falls")
+    assert falls.passed and falls.message.startswith("not judged"), falls.message
+    assert check(result, "model.trained").passed and check(result, "training.learns").passed

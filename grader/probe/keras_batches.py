@@ -41,20 +41,22 @@ class BatchLoop:
     def capped(self) -> bool:
         return bool(self.epochs_cap) and self.record["epochs_run"] >= self.epochs_cap
 
-    def step(self, train: Callable[[], Any], x: Any) -> tuple[Any, bool]:
-        """Runs one call (train() unless capped); returns (its result, whether an epoch ended)."""
-        if self.capped and self.last is not None:
+    def step(self, train: Callable[[], Any], n: int | None, x: Any = None, losses: Any = None,
+             cap: bool = True) -> tuple[Any, bool]:
+        """Runs one call (train() unless capped) on n samples (x, when given, kept for the
+        scaling); its losses are `losses` or else its result. Returns (its result, whether an
+        epoch ended)."""
+        if cap and self.capped and self.last is not None:
             self.record["epochs_capped_to"] = self.epochs_cap
             return self.last, False
         self.last = result = train()
         self.record["steps"] += 1
-        n = len(x) if hasattr(x, "__len__") else 0
-        self.samples += n
+        self.samples += n or 0
         self.keep(x)
-        for name, value in self.named(result).items():
+        for name, value in self.named(result if losses is None else losses).items():
             self.pending.setdefault(name, []).append(value)
         ended = (self.samples >= self.samples_per_epoch * (self.record["epochs_run"] + 1)
-                 if self.samples_per_epoch else self.record["steps"] % WINDOW == 0)
+                 if self.samples_per_epoch and n else self.record["steps"] % WINDOW == 0)
         if ended:
             self.close_epoch()
         return result, ended

@@ -22,6 +22,7 @@ import numpy as np
 
 from grader.probe import keras_assets, layouts
 from grader.probe.keras_batches import KEPT_SAMPLES, BatchLoop
+from grader.probe.keras_loops import TapeLoops
 from grader.probe.trace import Trace, plain
 
 LAYER_KEYS = ("filters", "kernel_size", "strides", "padding", "activation", "units", "rate",
@@ -43,6 +44,8 @@ class KerasProbe:
         self.fit_inputs: dict[int, Any] = {}
         self.batch_loops: dict[int, BatchLoop] = {}  # model id -> its train_on_batch calls
         self.datasets: dict[tuple[int, str], Any] = {}  # (model id, "fit" | "evaluate") -> a tf.data pipeline
+        self.tape_loops = TapeLoops(self)  # training steps of the program's own (GradientTape)
+        self.modules: list[Any] = []  # the Keras packages patched
         self.served: dict[str, Any] = {}
         self.phase = "running the program"
         self.originals: dict[tuple[type, str], Any] = {}
@@ -50,6 +53,7 @@ class KerasProbe:
     def measure(self) -> dict[str, Any] | None:
         from grader.probe.measure import measure
 
+        self.tape_loops.finish()
         for mid, loop in self.batch_loops.items():
             loop.finish()
             if loop.inputs() is not None:
@@ -87,6 +91,8 @@ class KerasProbe:
         for mod in modules:
             self._patch_model_class(mod.Model)
             self.trace["frameworks"][mod.__name__] = getattr(mod, "__version__", "")
+        self.modules = modules
+        self.tape_loops.install(tuple(mod.__name__ for mod in modules))
         self.trace["frameworks"]["keras_flavour"] = flavour
         try:
             import tensorflow as tf
@@ -173,12 +179,16 @@ class KerasProbe:
         for method, wrapper in (("compile", self._wrap_compile), ("fit", self._wrap_fit),
                                 ("evaluate", self._wrap_eval), ("predict", self._wrap_predict),
                                 ("train_on_batch", self._wrap_train_on_batch),
-                                ("test_on_batch", self._wrap_eval), ("predict_on_batch", self._wrap_predict)):
+                                ("test_on_batch", self._wrap_eval), ("predict_on_batch", self._wrap_predict),
+                                ("__call__", self._wrap_call)):
             original = getattr(model_cls, method, None)
             if original is None:
                 continue
             self.originals[(model_cls, method)] = original
             setattr(model_cls, method, wrapper(original))
+
+    def keras_modules(self) -> list[Any]:
+        return self.modules
 
     def original(self, model: Any, method: str):
         for (cls, name), fn in self.originals.items():
@@ -273,6 +283,23 @@ class KerasProbe:
 
         return fit
 
+    def _wrap_call(self, original):
+        """model(x) outside fit: a training call (training=True) of a loop of the program's own
+        (grader/probe/keras_loops.py), or the test set the program scores itself."""
+        probe = self
+
+        @functools.wraps(original)
+        def call(model, *args, **kwargs):
+            result = original(model, *args, **kwargs)
+            if args and probe.phase == "running the program":
+                if kwargs.get("training") is True:
+                    probe.tape_loops.saw_training_call(model, args[0])
+                elif probe.is_test_set(args[0]):
+                    probe.test_inputs[probe.model_id(model)] = args[0]
+            return result
+
+        return call
+
     def _wrap_train_on_batch(self, original):
         probe = self
 
@@ -281,7 +308,8 @@ class KerasProbe:
             bound = bind(original, model, args, kwargs)
             loop = probe.batch_loop(model, bound)
             probe.phase = "model.train_on_batch"
-            result, ended = loop.step(lambda: original(model, *args, **kwargs), bound.get("x"))
+            x = bound.get("x")
+            result, ended = loop.step(lambda: original(model, *args, **kwargs), len(x) if hasattr(x, "__len__") else 0, x)
             probe.phase = "running the program"
             if ended or loop.record["steps"] == 1:
                 inputs = loop.inputs()
