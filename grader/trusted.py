@@ -153,6 +153,10 @@ def check_export(folder: Path, entry: dict[str, Any]) -> None:
         check_savedmodel(folder)
     elif kind == "sklearn_knn":
         check_knn(folder)
+    elif kind == "torchvision_state":
+        from grader.trusted_vision import check_torchvision
+
+        check_torchvision(folder)
     else:
         raise Refused(f"unknown export format {kind!r}")
 
@@ -286,6 +290,10 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
                 result: TrustedMeasurement) -> None:
     if entry.get("error"):
         raise Refused(f"the model could not be exported: {entry['error']}")
+    if result.framework == "torchvision":  # a pretrained model: its outputs on the reference images
+        from grader import trusted_vision
+
+        return trusted_vision.measure(entry, export_root, plan, runner, result)
     if not layouts.re_measured(plan.dataset, result.framework):
         raise Refused(f"re-measuring a {result.framework} model of {plan.dataset!r} outside the program is not "
                       "supported yet")
@@ -296,24 +304,14 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
     copy = host_copy(plan.dataset, plan) if entry.get("kind") == "sklearn_knn" else None
     sets, where, visible = evaluation_sets(plan.dataset, plan, entry, copy)
     with tempfile.TemporaryDirectory(prefix="grader-clean-") as tmp:
-        request, out = Path(tmp) / "request", Path(tmp) / "out"
-        source = export_root / Path(str(entry.get("dir", ""))).name
-        if not source.is_dir() or source.is_symlink():
-            raise Refused("the exported model is missing")
-        shutil.copytree(source, request, symlinks=True)
-        check_export(request, entry)
+        request, out = checked_request(entry, export_root, Path(tmp))
         for name, (x, _) in sets.items():
             np.save(request / f"{name}.npy", np.ascontiguousarray(x), allow_pickle=False)
         if copy is not None:  # the KNN's fitted rows, from the host's copy: never the program's pixels
             fit_images = images_at(copy, checked_rows(copy, entry.get("fit_rows"), "fitted rows"))[0]
             np.save(request / "fit_images.npy", fit_images, allow_pickle=False)
-        (request / "request.json").write_text(json.dumps(
-            {"kind": entry["kind"], "flavour": plan.keras_flavour, "preprocess": entry["preprocess"],
-             "inputs": list(sets)}))
-        out.mkdir()
-        status, message = runner.remeasure(request, out, plan)
-        if status != Status.ok:
-            raise Refused(f"the clean sandbox could not run the model: {message}")
+        run_clean(request, out, plan, runner, {"kind": entry["kind"], "flavour": plan.keras_flavour,
+                                               "preprocess": entry["preprocess"], "inputs": list(sets)})
         scores = {name: accuracy(out / f"{name}.npy", y) for name, (_, y) in sets.items()}
     if "served" in scores:
         result.accuracy_served, result.n_served = scores["served"], len(sets["served"][1])
@@ -321,6 +319,26 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
         result.accuracy_unseen, result.n_unseen = scores["unseen"], len(sets["unseen"][1])
     result.accuracy = scores["unseen"] if "unseen" in scores else scores["served"]
     result.unseen, result.test_set_visible = where, visible
+
+
+def checked_request(entry: dict[str, Any], export_root: Path, tmp: Path) -> tuple[Path, Path]:
+    """(request, out) folders under tmp: the exported files copied and checked (Refused else)."""
+    request, out = tmp / "request", tmp / "out"
+    source = export_root / Path(str(entry.get("dir", ""))).name
+    if not source.is_dir() or source.is_symlink():
+        raise Refused("the exported model is missing")
+    shutil.copytree(source, request, symlinks=True)
+    check_export(request, entry)
+    return request, out
+
+
+def run_clean(request: Path, out: Path, plan: RunPlan, runner: Any, spec: dict[str, Any]) -> None:
+    """Writes request.json and runs the clean sandbox on the request; Refused when it fails."""
+    (request / "request.json").write_text(json.dumps(spec))
+    out.mkdir()
+    status, message = runner.remeasure(request, out, plan)
+    if status != Status.ok:
+        raise Refused(f"the clean sandbox could not run the model: {message}")
 
 
 def accuracy(path: Path, labels: np.ndarray) -> float:

@@ -6,7 +6,8 @@ keras3 | legacy, "preprocess": grader.probe.layouts description, "inputs": [name
 it the model files (and preprocess.npz for a description fitted per feature; for a KNN,
 fit_images.npy, written by the host) and <name>.npy
 (uint8 images, N x H x W [x C]). Writes OUT_DIR/<name>.npy: float32 outputs, one row per
-image (a KNN's: one-hot votes). Loads only with data-only loaders (no unpickling).
+image (a KNN's: one-hot votes). Loads only with data-only loaders (no unpickling). Kind
+torchvision_state (a pretrained model on the reference images) is grader/clean/vision.py's.
 """
 
 from __future__ import annotations
@@ -128,6 +129,10 @@ def main(argv: list[str]) -> int:
 def remeasure(request_path: str, out_dir: str) -> int:
     folder = Path(request_path).parent
     request = json.loads(Path(request_path).read_text())
+    if request["kind"] == "torchvision_state":  # a pretrained model on the reference images
+        from grader.clean import vision
+
+        return vision.remeasure(folder, request, Path(out_dir))
     if request["preprocess"].get("per") == "feature":
         arrays = np.load(folder / "preprocess.npz", allow_pickle=False)
         request["preprocess"].update(scale=arrays["scale"], shift=arrays["shift"])

@@ -7,7 +7,8 @@ program never received. A model that cannot be exported is recorded with the rea
 
 Formats: Keras, the architecture as JSON plus the weights (.weights.h5), or a TensorFlow
 SavedModel for a model the JSON cannot describe (subclassed models); PyTorch, a torch.export
-program (.pt2) saved without its pickled sample inputs; scikit-learn's KNN, its parameters as
+program (.pt2) saved without its pickled sample inputs; a torchvision pretrained model, its
+factory and the tensors that are not the served pretrained file's (write_torchvision); scikit-learn's KNN, its parameters as
 JSON, the labels it was fitted with in a .npz that loads without unpickling, and the served
 images it was fitted on by index. A description fitted feature by feature is written as
 preprocess.npz beside the model.
@@ -145,4 +146,39 @@ def write_sklearn(measured: dict[str, Any], folder: Path, preprocess: dict[str, 
     return "sklearn_knn"
 
 
-WRITERS = {"keras": write_keras, "torch": write_torch, "sklearn": write_sklearn}
+def write_torchvision(measured: dict[str, Any], folder: Path, preprocess: Any = None) -> str:
+    """A torchvision model as its factory's name and classes (model.json) and the tensors of its
+    state that are not the served pretrained file's (own.npz, plain arrays). The pretrained
+    tensors do not travel: the clean sandbox takes them from the host's copy of the file
+    (named in model.json), so an export stays small (a replaced head: a few kB, where
+    ResNet-50 whole is 100 MB) and every tensor the program changed travels as it is.
+    Raises ValueError for a head whose classes could not be read."""
+    import torch
+
+    if not isinstance(measured.get("num_classes"), int):
+        raise ValueError("the model's head could not be described (no linear layer that gives its classes)")
+    state = {k: v.detach().cpu() for k, v in measured["object"].state_dict().items()}
+    base = served_tensors(measured.get("weights_file"), measured["cache_dir"])
+    own = {k: v for k, v in state.items() if not (k in base and base[k].shape == v.shape
+                                                  and base[k].dtype == v.dtype and torch.equal(base[k], v))}
+    np.savez(folder / "own.npz", **{k: (v.float() if v.dtype == torch.bfloat16 else v).numpy() for k, v in own.items()})
+    (folder / "model.json").write_text(json.dumps(
+        {"factory": measured["factory"], "task": measured["task"], "num_classes": measured["num_classes"],
+         "weights_file": measured.get("weights_file") if base else None, "keys": sorted(state)}))
+    return "torchvision_state"
+
+
+def served_tensors(file_name: str | None, cache_dir: str) -> dict[str, Any]:
+    """The pretrained file served to the program, as tensors (empty when none was)."""
+    import torch
+
+    from grader.probe import weights
+
+    if not file_name:
+        return {}
+    served = weights.resolve(file_name, cache_dir, Path.home() / ".grader-weights")
+    state = torch.load(served.path, map_location="cpu", weights_only=True)
+    return state if isinstance(state, dict) else {}
+
+
+WRITERS = {"keras": write_keras, "torch": write_torch, "sklearn": write_sklearn, "torchvision": write_torchvision}
