@@ -153,10 +153,10 @@ def check_export(folder: Path, entry: dict[str, Any]) -> None:
         check_savedmodel(folder)
     elif kind == "sklearn_knn":
         check_knn(folder)
-    elif kind == "torchvision_state":
+    elif kind in ("torchvision_state", "torchvision_pt2"):
         from grader.trusted_vision import check_torchvision
 
-        check_torchvision(folder)
+        check_torchvision(folder, kind)
     else:
         raise Refused(f"unknown export format {kind!r}")
 

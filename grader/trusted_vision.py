@@ -3,7 +3,9 @@ the program ended with, run in a clean sandbox on the host's own reference image
 
 The probe exports the final model as data (grader.probe.export.write_torchvision): its
 factory's name, its number of classes, and only the tensors that differ from the pretrained
-file the sandbox served it (a replaced head: a few kB). The pretrained tensors never travel:
+file the sandbox served it (a replaced head: a few kB). A classifier whose head the factory
+cannot build (nn.Sequential(Dropout, Linear) …) travels whole as a torch.export program
+(ResNet-50: 100 MB, under the cap); a detector the factory cannot build is not re-measured. The pretrained tensors never travel:
 the host puts its own copy of the file beside the request, so the export stays far below the
 size cap whatever the backbone (ResNet-50 100 MB, Faster R-CNN 160 MB; VGG16's 530 MB would
 not fit whole) and a program cannot hand over weights of its own under the file's name: every
@@ -37,7 +39,7 @@ from grader.models import ReferenceOutput, TrustedMeasurement, WeightsMatch
 from grader.probe import weights
 from grader.probe.vision import load_reference
 from grader.runners.base import RunPlan
-from grader.trusted import Refused, checked_request, run_clean
+from grader.trusted import Refused, check_pt2, checked_request, run_clean
 
 MAX_CLASSES = 100_000
 MAX_IMAGES = 8
@@ -45,9 +47,10 @@ KEY = re.compile(r"[A-Za-z0-9_.]{1,200}")
 FACTORY = re.compile(r"[a-z][a-z0-9_]{0,60}")
 
 
-def check_torchvision(folder: Path) -> dict[str, Any]:
+def check_torchvision(folder: Path, kind: str) -> dict[str, Any]:
     """model.json of plain values (a factory name, a task, classes, a served file or none, the
-    state's keys) and own.npz holding only arrays of those keys. Raises Refused."""
+    state's keys) and own.npz holding only arrays of those keys, or (torchvision_pt2, a
+    classifier) a .pt2 program of data only. Raises Refused."""
     spec = json.loads((folder / "model.json").read_text())
     if not isinstance(spec, dict) or set(spec) != {"factory", "task", "num_classes", "weights_file", "keys"}:
         raise Refused("the exported model's description is not the expected one")
@@ -60,6 +63,11 @@ def check_torchvision(folder: Path) -> dict[str, Any]:
     keys = spec["keys"]
     if not isinstance(keys, list) or not all(isinstance(k, str) and KEY.fullmatch(k) for k in keys):
         raise Refused("the exported model's tensor names are not plain names")
+    if kind == "torchvision_pt2":
+        if spec["task"] != "classification" or (folder / "own.npz").exists():
+            raise Refused("only a classifier is exported whole, and without other files")
+        check_pt2(folder / "model.pt2")
+        return spec
     with zipfile.ZipFile(folder / "own.npz") as archive:
         if not {n.removesuffix(".npy") for n in archive.namelist()} <= set(keys):
             raise Refused("own.npz holds other entries than the model's tensors")
@@ -82,6 +90,8 @@ def reference_images(plan: RunPlan) -> list[tuple[str, np.ndarray, list[dict[str
 def measure(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner: Any,
             result: TrustedMeasurement) -> None:
     """Fills result.reference and result.weights, or raises Refused with the reason."""
+    if entry.get("kind") not in ("torchvision_state", "torchvision_pt2"):
+        raise Refused(f"a torchvision model exported as {str(entry.get('kind'))[:40]!r} is not re-measured")
     images = reference_images(plan)
     with tempfile.TemporaryDirectory(prefix="grader-clean-") as tmp:
         request, out = checked_request(entry, export_root, Path(tmp))
@@ -91,7 +101,7 @@ def measure(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner: Any
         names = [f"reference{i}" for i in range(len(images))]
         for name, (_, image, _, _) in zip(names, images):
             np.save(request / f"{name}.npy", image, allow_pickle=False)
-        run_clean(request, out, plan, runner, {"kind": "torchvision_state", "preprocess": entry.get("preprocess"),
+        run_clean(request, out, plan, runner, {"kind": entry["kind"], "preprocess": entry.get("preprocess"),
                                                "inputs": names})
         counts = array(out / "weights.npy", np.float64)
         result.weights = WeightsMatch(file=spec["weights_file"], parameters=int(counts[0]),

@@ -6,8 +6,9 @@ keras3 | legacy, "preprocess": grader.probe.layouts description, "inputs": [name
 it the model files (and preprocess.npz for a description fitted per feature; for a KNN,
 fit_images.npy, written by the host) and <name>.npy
 (uint8 images, N x H x W [x C]). Writes OUT_DIR/<name>.npy: float32 outputs, one row per
-image (a KNN's: one-hot votes). Loads only with data-only loaders (no unpickling). Kind
-torchvision_state (a pretrained model on the reference images) is grader/clean/vision.py's.
+image (a KNN's: one-hot votes). Loads only with data-only loaders (no unpickling). Kinds
+torchvision_state and torchvision_pt2 (a pretrained model on the reference images) are
+grader/clean/vision.py's.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def main(argv: list[str]) -> int:
 def remeasure(request_path: str, out_dir: str) -> int:
     folder = Path(request_path).parent
     request = json.loads(Path(request_path).read_text())
-    if request["kind"] == "torchvision_state":  # a pretrained model on the reference images
+    if request["kind"] in ("torchvision_state", "torchvision_pt2"):  # a pretrained model on the reference images
         from grader.clean import vision
 
         return vision.remeasure(folder, request, Path(out_dir))

@@ -3,7 +3,8 @@ the host's copy of the pretrained file and the program's own tensors, run on the
 reference images (grader/trusted_vision.py writes the request).
 
 Beside REQUEST.json: model.json ({factory, task, num_classes, weights_file, keys}), own.npz
-(the tensors that are not the file's), base.pth (the host's copy of the file, when there is
+(the tensors that are not the file's) or, for a classifier whose head is of the program's own
+making, model.pt2 (the module whole, a torch.export program), base.pth (the host's copy of the file, when there is
 one; loaded with torch.load(weights_only=True)) and <name>.npy (uint8 images, H x W x 3).
 Writes to OUT_DIR only arrays:
 
@@ -36,6 +37,12 @@ def rebuild(folder: Path) -> tuple[Any, dict[str, Any], np.ndarray]:
     import torchvision
 
     spec = json.loads((folder / "model.json").read_text())
+    base_path = folder / "base.pth"
+    base = torch.load(base_path, map_location="cpu", weights_only=True) if base_path.is_file() else {}
+    if (folder / "model.pt2").is_file():  # a classifier with a head of the program's own making
+        module = torch.export.load(str(folder / "model.pt2")).module()
+        state = module.state_dict()
+        return module, spec, matched(state, state, base)
     package = torchvision.models.detection if spec["task"] == "detection" else torchvision.models
     if spec["factory"] not in torchvision.models.list_models(module=package):
         raise ValueError(f"{spec['factory']!r} is not a torchvision {spec['task']} model")
@@ -43,8 +50,6 @@ def rebuild(folder: Path) -> tuple[Any, dict[str, Any], np.ndarray]:
     if spec["task"] == "detection":
         kwargs["weights_backbone"] = None
     model = torchvision.models.get_model_builder(spec["factory"])(**kwargs)
-    base_path = folder / "base.pth"
-    base = torch.load(base_path, map_location="cpu", weights_only=True) if base_path.is_file() else {}
     with np.load(folder / "own.npz", allow_pickle=False) as arrays:
         own = {k: torch.from_numpy(arrays[k]) for k in arrays.files}
     keys = set(spec["keys"])
@@ -68,7 +73,7 @@ def matched(state: dict[str, Any], own: dict[str, Any], base: dict[str, Any]) ->
         if file_value is None or not value.is_floating_point():
             continue
         counts[0] += value.numel()
-        if key not in own:
+        if key not in own or torch.equal(value, file_value):
             counts[1] += value.numel()
         elif file_value.shape == value.shape and torch.nn.functional.cosine_similarity(
                 value.flatten().double(), file_value.flatten().double(), dim=0) >= NEAR:

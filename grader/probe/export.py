@@ -115,13 +115,23 @@ def write_keras(measured: dict[str, Any], folder: Path, preprocess: Any = None) 
 def write_torch(measured: dict[str, Any], folder: Path, preprocess: Any = None) -> str:
     import torch
 
-    model, example = measured["object"], torch.as_tensor(measured["inputs"][:2])
-    model.eval()
-    batch = torch.export.Dim("batch")
-    program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
-    program._example_inputs = None  # saved pickled otherwise; the host refuses pickles
-    torch.export.save(program, str(folder / "model.pt2"))
+    export_program(measured["object"], torch.as_tensor(measured["inputs"][:2]), folder / "model.pt2")
     return "torch_pt2"
+
+
+def export_program(model: Any, example: Any, path: Path) -> None:
+    """The module in eval mode as a torch.export program with a free batch size (its mode restored)."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        batch = torch.export.Dim("batch")
+        program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
+    finally:
+        model.train(was_training)
+    program._example_inputs = None  # saved pickled otherwise; the host refuses pickles
+    torch.export.save(program, str(path))
 
 
 KNN_METRICS = ("minkowski", "euclidean", "manhattan", "cosine", "chebyshev", "l1", "l2", "cityblock")
@@ -157,15 +167,43 @@ def write_torchvision(measured: dict[str, Any], folder: Path, preprocess: Any = 
 
     if not isinstance(measured.get("num_classes"), int):
         raise ValueError("the model's head could not be described (no linear layer that gives its classes)")
-    state = {k: v.detach().cpu() for k, v in measured["object"].state_dict().items()}
+    model = measured["object"]
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     base = served_tensors(measured.get("weights_file"), measured["cache_dir"])
-    own = {k: v for k, v in state.items() if not (k in base and base[k].shape == v.shape
-                                                  and base[k].dtype == v.dtype and torch.equal(base[k], v))}
-    np.savez(folder / "own.npz", **{k: (v.float() if v.dtype == torch.bfloat16 else v).numpy() for k, v in own.items()})
     (folder / "model.json").write_text(json.dumps(
         {"factory": measured["factory"], "task": measured["task"], "num_classes": measured["num_classes"],
          "weights_file": measured.get("weights_file") if base else None, "keys": sorted(state)}))
+    if not fits_factory(measured, state):
+        if measured["task"] != "classification":
+            raise ValueError(f"the detector is not what {measured['factory']} builds for {measured['num_classes']} "
+                             "classes, and a detector is re-measured only as its factory builds it")
+        device = next(model.parameters()).device
+        probe = measured["probe"]
+        probe.quiet = True  # its hooks record the program's calls, not the tracing
+        try:
+            export_program(model, torch.zeros(2, 3, 224, 224, device=device), folder / "model.pt2")
+        finally:
+            probe.quiet = False
+        return "torchvision_pt2"  # a head of the program's own making (nn.Sequential …): the module whole
+    own = {k: v for k, v in state.items() if not (k in base and base[k].shape == v.shape
+                                                  and base[k].dtype == v.dtype and torch.equal(base[k], v))}
+    np.savez(folder / "own.npz", **{k: (v.float() if v.dtype == torch.bfloat16 else v).numpy() for k, v in own.items()})
     return "torchvision_state"
+
+
+def fits_factory(measured: dict[str, Any], state: dict[str, Any]) -> bool:
+    """Whether the state has the tensors (names and shapes) the factory builds for the model's
+    classes; built on the meta device (no memory, no weights)."""
+    import torch
+    import torchvision
+
+    kwargs = {"weights": None, "num_classes": measured["num_classes"]}
+    if measured["task"] == "detection":
+        kwargs["weights_backbone"] = None
+    with torch.device("meta"):
+        built = torchvision.models.get_model_builder(measured["factory"])(**kwargs).state_dict()
+    counted = lambda d: {k: tuple(v.shape) for k, v in d.items() if not k.endswith("num_batches_tracked")}  # noqa: E731
+    return counted(built) == counted(state)
 
 
 def served_tensors(file_name: str | None, cache_dir: str) -> dict[str, Any]:

@@ -242,7 +242,7 @@ class TorchvisionProbe:
         files = [w["file"] for w in rec["loaded"]] or [w["file"] for w in self.record["weights"]
                                                         if w["for_model"] is None]
         task = rec["task"]
-        return {"model": index, "framework": "torchvision", "dataset": None, "object": self.models[index],
+        return {"model": index, "framework": "torchvision", "dataset": None, "object": self.models[index], "probe": self,
                 "factory": rec["factory"], "task": task, "num_classes": rec["final"].get("head", {}).get("out_features"),
                 "weights_file": files[-1] if files else None, "cache_dir": self.cache_dir,
                 "preprocess": {"kind": "imagenet" if task == "classification" else "to_tensor"}}
