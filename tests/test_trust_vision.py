@@ -169,15 +169,17 @@ for obj in gc.get_objects():
 
 
 def test_export_that_fails_or_is_too_large_keeps_the_other_results(grade_with_image):
-    no_head = grade_with_image(PROGRAM2.replace(HEAD, "model.fc = nn.Identity()\n"), 2, "cat.jpg")
+    no_head = grade_with_image(NOT_REPLACED.replace("model.eval()", "model.fc = nn.Identity()\nmodel.eval()"), 2,
+                               "cat.jpg")
     ref = check(no_head, "vision.reference")
     assert "not re-measured" in ref.message and "head could not be described" in ref.message, ref.message
     assert check(no_head, "run.completes").passed and check(no_head, "vision.own_image").passed
     assert flagged(no_head, "faculty review") and no_head.marks["writeup"] == 5
 
-    big = grade_with_image(PROGRAM2.replace("models.resnet50(weights=ResNet50_Weights.IMAGENET1K_V1)",
+    big = grade_with_image(NOT_REPLACED.replace("models.resnet50(weights=ResNet50_Weights.IMAGENET1K_V1)",
                                             "models.vgg16(weights=None)")
-                           .replace(HEAD, "model.classifier[6] = nn.Linear(4096, 2)\n"), 2, "cat.jpg")
+                           .replace("model.eval()", "model.classifier[6] = nn.Linear(4096, 2)\nmodel.eval()"), 2,
+                           "cat.jpg")
     ref = check(big, "vision.reference")
     assert "larger than 256 MB" in ref.message, ref.message
     assert check(big, "run.completes").passed and check(big, "vision.head").passed
