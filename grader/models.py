@@ -121,6 +121,9 @@ class TrustedMeasurement(BaseModel):
     wall_s: float = 0.0
     reference: list[ReferenceOutput] = Field(default_factory=list)  # a pretrained model's outputs (Programs 2, 5)
     weights: WeightsMatch | None = None  # a pretrained model's weights against the served file
+    layers: list[dict[str, Any]] = Field(default_factory=list)  # a chatbot's, read from its exported JSON
+    loss: float | None = None  # a chatbot's loss on the rows it was fitted on
+    loss_fresh: float | None = None  # the same architecture's, freshly initialised
 
 
 class RunRecord(BaseModel):

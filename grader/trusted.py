@@ -144,6 +144,8 @@ def check_export(folder: Path, entry: dict[str, Any]) -> None:
         raise Refused(f"the exported model is larger than {MAX_MODEL_BYTES // 2**20} MB")
     if (entry.get("preprocess") or {}).get("per") == "feature":
         check_npz(folder / "preprocess.npz", {"scale.npy", "shift.npy"})
+    if (folder / "fit.npz").exists():
+        check_npz(folder / "fit.npz", {"x.npy", "y.npy"})
     kind = entry.get("kind")
     if kind == "keras_json":
         (folder / "model.json").write_text(checked_keras_json(folder))
@@ -294,6 +296,10 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
         from grader import trusted_vision
 
         return trusted_vision.measure(entry, export_root, plan, runner, result)
+    if result.part == "chatbot":  # its layers and its loss on what it was fitted on
+        from grader import trusted_structure
+
+        return trusted_structure.measure(entry, export_root, plan, runner, result)
     if not layouts.re_measured(plan.dataset, result.framework):
         raise Refused(f"re-measuring a {result.framework} model of {plan.dataset!r} outside the program is not "
                       "supported yet")

@@ -72,3 +72,28 @@ def trusted_figure(t, inside: float | None) -> Figure:
         result.flags.append(f"the program's process reported accuracy {inside:.2f}, the model measures "
                             f"{t.accuracy_served:.2f} outside it on the same images: the trusted figure counts")
     return result
+
+
+# ---------------------------------------------------------------- a chatbot (Program 7)
+
+TRAINED_RATIO = 0.8  # a trained model's loss on its training rows, at most this share of a fresh one's
+
+
+def exported_chatbot(ctx: Context) -> tuple[Any, str | None]:
+    """(the trusted measurement of a Keras chatbot, None), or (None, why it is missing) for a
+    Keras chatbot that should have been exported; (None, None) for any other program (its
+    checks rest on the process as before)."""
+    model = ctx.main_model or {}
+    if not (ctx.rubric.probe or {}).get("chat") or not model or model.get("framework", "keras") != "keras":
+        return None, None
+    found = [t for t in (ctx.run.trusted if ctx.run else []) if t.part == "chatbot"]
+    if found and not found[-1].error:
+        return found[-1], None
+    return None, found[-1].error if found else "the program's trace holds no exported model"
+
+
+def not_exported(what: str, reason: str) -> dict[str, Any]:
+    """Outcome fields for a check that fails because its model was not read outside the process."""
+    problem = f"not re-measured outside the program's process ({reason})"
+    return {"passed": False, "message": f"{what}: {problem}", "evidence": {"why not trusted": reason},
+            "flag": f"{problem}: capped below Good, for faculty review"}

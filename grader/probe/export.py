@@ -38,7 +38,8 @@ def export_measured(probes: list[Any], out_dir: Path) -> list[dict[str, Any]]:
     entries = []
     for probe in probes:
         measured = getattr(probe, "measured", None)
-        if not measured or not layouts.re_measured(measured["dataset"], measured["framework"]):
+        if not measured or not (layouts.re_measured(measured["dataset"], measured["framework"])
+                                or measured.get("part") == "chatbot"):
             continue
         folder = root / str(len(entries))
         folder.mkdir(parents=True)
@@ -54,6 +55,8 @@ def export_measured(probes: list[Any], out_dir: Path) -> list[dict[str, Any]]:
                 if measured.get(rows) is not None:
                     entry[rows] = [int(r) for r in measured[rows]]
             entry["kind"] = WRITERS[measured["framework"]](measured, folder, entry["preprocess"])
+            if measured.get("fit") is not None:  # the rows it was fitted on, for its loss outside
+                np.savez(folder / "fit.npz", x=measured["fit"][0], y=measured["fit"][1])
             entry["files"] = listing(folder)
             if sum(f["bytes"] for f in entry["files"].values()) > MAX_EXPORT_BYTES:
                 raise ValueError(f"the exported model is larger than {MAX_EXPORT_BYTES // 2**20} MB")

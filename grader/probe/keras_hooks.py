@@ -37,14 +37,19 @@ class KerasProbe:
         self.models: dict[int, Any] = {}  # strong refs by model id (index in trace["models"])
         self.test_inputs: dict[int, Any] = {}  # model id -> inputs the student evaluated on
         self.fit_inputs: dict[int, Any] = {}
+        self.fit_targets: dict[int, Any] = {}
+        self.measured: dict[str, Any] | None = None  # the model to export (grader.probe.export)
         self.served: dict[str, Any] = {}
         self.phase = "running the program"
         self.originals: dict[tuple[type, str], Any] = {}
 
     def measure(self) -> dict[str, Any] | None:
-        from grader.probe.measure import measure
+        from grader.probe.measure import fitted_without_dataset, measure
 
-        return measure(self)
+        result = measure(self)
+        if result is None and not self.served:  # a chatbot: its structure and training checked outside
+            self.measured = fitted_without_dataset(self)
+        return result
 
     # ------------------------------------------------------------ installation
 
@@ -222,9 +227,11 @@ class KerasProbe:
             kwargs["callbacks"] = as_list(kwargs.get("callbacks")) + [probe._epoch_callback(model, record)]
             kwargs["callbacks"] += probe.quick_training(model, record)
             probe.trace["fits"].append(record)
-            x = bound.get("x")
+            x, y = bound.get("x"), bound.get("y")
             if hasattr(x, "shape"):
                 probe.fit_inputs[record["model"]] = x
+            if hasattr(y, "shape"):
+                probe.fit_targets[record["model"]] = y
             probe.phase = "model.fit"
             probe.trace.save()
             history = original(model, **kwargs)
