@@ -124,6 +124,7 @@ class TrustedMeasurement(BaseModel):
     layers: list[dict[str, Any]] = Field(default_factory=list)  # a chatbot's, read from its exported JSON
     loss: float | None = None  # a chatbot's loss on the rows it was fitted on
     loss_fresh: float | None = None  # the same architecture's, freshly initialised
+    loss_error: str | None = None  # why the loss could not be measured outside the program
 
 
 class RunRecord(BaseModel):

@@ -17,10 +17,15 @@ A full run on real data serves every test image, so there are no unseen ones: th
 the test set was visible to the program.
 
 Re-measured: Keras and PyTorch image classifiers (Programs 1b, 3, 4), scikit-learn's KNN
-(Program 1a: refitted from the served images it was fitted on) and Keras models of padded
-reviews (Program 6). Not yet: PyTorch text models, the pretrained models' outputs on the
-reference images (Programs 2, 5) and a chatbot's replies (Program 7), which only the
-program's process can show; their checks say so in their evidence (harness.registry.BASIS).
+(Program 1a: refitted from the served images it was fitted on), Keras models of padded
+reviews (Program 6), torchvision's pretrained models (Programs 2, 5: rebuilt from their factory,
+the host's copy of the served weights and the program's own tensors, and run on the host's
+reference images; grader/trusted_vision.py) and a Keras chatbot's layers and training
+(Program 7: its architecture read on the host, its loss on the rows it was fitted on against a
+fresh model's; grader/trusted_structure.py). Not yet: PyTorch text models (Program 6's and
+Program 7's), keras.applications models (Program 2 written with Keras). A chatbot's replies
+can only be observed in the program's process. Their checks say where their figure comes
+from in their evidence (harness.registry.BASIS).
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ LAYER_KEYS = ("units", "activation")
 
 def measure(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner: Any,
             result: TrustedMeasurement) -> None:
-    """Fills result.layers, and result.loss / loss_fresh when the rows it was fitted on came
-    with it; raises Refused with the reason."""
+    """Fills result.layers, and result.loss / loss_fresh (or loss_error) when the rows it was
+    fitted on came with it; raises Refused when the layers cannot be read."""
     if entry.get("kind") != "keras_json":
         raise Refused("the chatbot's layers could not be written as Keras' JSON (a model of the program's own "
                       "classes), so they are not read outside the program")
@@ -39,11 +39,15 @@ def measure(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner: Any
         result.layers = json_layers(json.loads((request / "model.json").read_text()))
         if not (request / "fit.npz").exists():
             return
-        run_clean(request, out, plan, runner, {"kind": "keras_json", "flavour": plan.keras_flavour,
-                                               "preprocess": {}, "inputs": [], "training": True})
-        losses = array(out / "training.npy", np.float64)
-        if losses.shape != (2,) or not np.isfinite(losses).all():
-            raise Refused("the clean sandbox could not compute the chatbot's loss")
+        try:
+            run_clean(request, out, plan, runner, {"kind": "keras_json", "flavour": plan.keras_flavour,
+                                                   "preprocess": {}, "inputs": [], "training": True})
+            losses = array(out / "training.npy", np.float64)
+            if losses.shape != (2,) or not np.isfinite(losses).all():
+                raise Refused("the clean sandbox could not compute the chatbot's loss")
+        except Refused as e:  # the layers were read: only the training figure is missing
+            result.loss_error = str(e)
+            return
         result.loss, result.loss_fresh = round(float(losses[0]), 4), round(float(losses[1]), 4)
 
 

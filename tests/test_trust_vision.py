@@ -68,6 +68,7 @@ def test_reference_program2_is_re_measured_with_full_marks(grade_with_image):
     assert files["own.npz"]["bytes"] < 100_000
     inside = r.run.trace["post_run"]["vision"]["results"][0]["output"]["argmax"]
     assert t.reference[0].argmax == inside and not r.flags
+    assert len(r.run.trace["torchvision"]["models"]) == 1  # the export's own build is not the program's
     assert "clean sandbox" in check(r, "vision.reference").evidence["source"]
 
 

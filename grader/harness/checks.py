@@ -196,8 +196,8 @@ def chatbot_trained(t: Any, why: str | None, fit: dict[str, Any]) -> Outcome:
     """A chatbot's training judged outside the program: its loss on the rows it was fitted on
     against a fresh model's (the epochs the process recorded are evidence only)."""
     said = f"{fit.get('epochs_run')} epoch(s) recorded in the program's process"
-    if t is None:
-        return Outcome(**trust.not_exported(said, why))
+    if t is None or t.loss_error:
+        return Outcome(**trust.not_exported(said, why or t.loss_error))
     if t.loss is None:
         return Outcome(True, f"{said} (it was not fitted on arrays, so its loss was not measured outside it)",
                        evidence={"source": "the program's own process (evidence only)"})

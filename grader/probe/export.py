@@ -203,8 +203,9 @@ def fits_factory(measured: dict[str, Any], state: dict[str, Any]) -> bool:
     kwargs = {"weights": None, "num_classes": measured["num_classes"]}
     if measured["task"] == "detection":
         kwargs["weights_backbone"] = None
-    with torch.device("meta"):
-        built = torchvision.models.get_model_builder(measured["factory"])(**kwargs).state_dict()
+    builder = torchvision.models.get_model_builder(measured["factory"])
+    with torch.device("meta"):  # torchvision's own factory, not the probe's recording wrapper
+        built = getattr(builder, "__wrapped__", builder)(**kwargs).state_dict()
     counted = lambda d: {k: tuple(v.shape) for k, v in d.items() if not k.endswith("num_batches_tracked")}  # noqa: E731
     return counted(built) == counted(state)
 

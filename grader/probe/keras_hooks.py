@@ -46,8 +46,11 @@ class KerasProbe:
     def measure(self) -> dict[str, Any] | None:
         from grader.probe.measure import fitted_without_dataset, measure
 
+        from grader.probe import session
+
         result = measure(self)
-        if result is None and not self.served:  # a chatbot: its structure and training checked outside
+        chat = "chat" in ((session.CURRENT.config.get("probe") if session.CURRENT else None) or {})
+        if result is None and not self.served and chat:  # a chatbot: its layers and training checked outside
             self.measured = fitted_without_dataset(self)
         return result
 
