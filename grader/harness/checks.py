@@ -197,7 +197,7 @@ def chatbot_trained(t: Any, why: str | None, fit: dict[str, Any]) -> Outcome:
     against a fresh model's (the epochs the process recorded are evidence only)."""
     said = f"{fit.get('epochs_run')} epoch(s) recorded in the program's process"
     if t is None or t.loss_error:
-        return Outcome(**trust.not_exported(said, why or t.loss_error))
+        return trust.not_exported(said, why or t.loss_error)
     if t.loss is None:
         return Outcome(True, f"{said} (it was not fitted on arrays, so its loss was not measured outside it)",
                        evidence={"source": "the program's own process (evidence only)"})
@@ -249,7 +249,7 @@ def structure(ctx: Context, params: dict) -> Outcome:
         return not_run(ctx) or Outcome(False, "no model to inspect")
     t, why = trust.exported_chatbot(ctx)
     if why is not None:
-        return Outcome(**trust.not_exported("the model's layers", why))
+        return trust.not_exported("the model's layers", why)
     if t is not None:  # a chatbot's layers as its exported architecture gives them
         model = {"layers": t.layers, "params": model.get("params")}
     types = layer_types(model)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from grader.probe.layouts import re_measured
 
 if TYPE_CHECKING:  # registry imports the check modules, which import this one
-    from grader.harness.registry import Context
+    from grader.harness.registry import Context, Outcome
 
 LEAK_MARGIN = 0.10  # served-test minus unseen accuracy; sampling noise at n=1000 is about 0.02
 LEAK_SHARE = 0.05  # of the fitted images found among the served test images (in-process evidence)
@@ -92,8 +92,11 @@ def exported_chatbot(ctx: Context) -> tuple[Any, str | None]:
     return None, found[-1].error if found else "the program's trace holds no exported model"
 
 
-def not_exported(what: str, reason: str) -> dict[str, Any]:
-    """Outcome fields for a check that fails because its model was not read outside the process."""
+def not_exported(what: str, reason: str, hint: str = "") -> Outcome:
+    """A check that fails because its model was not re-measured outside the program's process:
+    a gated one keeps the mark below Good, and faculty are asked to look."""
+    from grader.harness.registry import Outcome
+
     problem = f"not re-measured outside the program's process ({reason})"
-    return {"passed": False, "message": f"{what}: {problem}", "evidence": {"why not trusted": reason},
-            "flag": f"{problem}: capped below Good, for faculty review"}
+    return Outcome(False, f"{what}: {problem}", hint=hint, flag=f"{problem}: capped below Good, for faculty review",
+                   evidence={"why not trusted": reason, "source": "the program's own process (evidence only)"})

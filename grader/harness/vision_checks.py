@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from grader.harness.registry import Context, Outcome, check
+from grader.harness.trust import not_exported
 from grader.models import TrustedMeasurement
 from grader.probe.keras_assets import APPLICATIONS
 from grader.static import STEP_NAMES, called_names, read_source
@@ -138,13 +139,9 @@ def trusted_model(ctx: Context) -> TrustedMeasurement | None:
     return found[-1] if found else None
 
 
-def not_re_measured(ctx: Context, t: TrustedMeasurement | None, what: str) -> Outcome:
-    """The check fails (a gated one keeps the mark below Good) and faculty are asked to look."""
+def not_re_measured(t: TrustedMeasurement | None, what: str) -> Outcome:
     reason = t.error if t is not None and t.error else "the program's trace holds no exported model"
-    problem = f"not re-measured outside the program's process ({reason})"
-    return Outcome(False, f"{what}: {problem}", hint="make the program run to the end with its final model intact",
-                   evidence={"why not trusted": reason, "source": "the program's own process (evidence only)"},
-                   flag=f"{problem}: capped below Good, for faculty review")
+    return not_exported(what, reason, hint="make the program run to the end with its final model intact")
 
 
 IN_PROCESS = "the program's process: a keras.applications model is not yet re-measured outside it"
@@ -201,7 +198,7 @@ def weights_kept(ctx: Context, v: VisionTrace, said: str, evidence: dict[str, An
         return Outcome(True, said, evidence={**evidence, "source": IN_PROCESS})
     t = trusted_model(ctx)
     if t is None or t.error or t.weights is None:
-        return not_re_measured(ctx, t, said)
+        return not_re_measured(t, said)
     w = t.weights
     evidence = {**evidence, "re-measured weights": w.model_dump(), "source": "clean sandbox: the exported model "
                 "against the host's copy of the served file"}
@@ -228,7 +225,7 @@ def head_fits(ctx: Context, params: dict) -> Outcome:
     out, inputs = head.get("out_features"), head.get("in_features")
     evidence = {"built": first, "final": head, "replaced": model.final.get("head_replaced")}
     outside = trusted_width(ctx, v)
-    if outside is not None and outside != out:
+    if outside is not None and out is not None and outside != out:
         problem = (f"the program's process described the head with {out} outputs, but the exported model gives "
                    f"{outside} outside it")
         return Outcome(False, problem, evidence={**evidence, "outputs outside the program": outside}, flag=problem)
@@ -459,7 +456,7 @@ def reference(ctx: Context, params: dict) -> Outcome:
         return outcome
     t = trusted_model(ctx)
     if t is None or t.error or not t.reference:
-        return not_re_measured(ctx, t, "the final model on the reference images")
+        return not_re_measured(t, "the final model on the reference images")
     outside = {**post, "results": [trusted_result(r) for r in t.reference],
                "task": "detection" if any(r.detections is not None for r in t.reference) else "classification"}
     outcome = judge_reference(ctx, outside, params)
@@ -478,22 +475,31 @@ def trusted_result(r: Any) -> dict[str, Any]:
     return {"image": r.image, "size": r.size, "output": out}
 
 
-def summary(result: dict[str, Any]) -> str:
+COUNT_MARGIN = 0.1  # detections near the score floor may come and go with float rounding
+
+
+def summary(result: dict[str, Any]) -> tuple[str, int | None]:
+    """(the output in words, a detector's count or None)."""
     out = result.get("output") or {}
     if result.get("error"):
-        return "an error"
+        return "an error", None
     if out.get("kind") == "detections":
-        return f"{(out['images'][0] or {}).get('count', 0)} detection(s)"
-    return f"output {out.get('shape')} (class {(out.get('argmax') or [None])[0]})"
+        count = (out["images"][0] or {}).get("count", 0)
+        return f"{count} detection(s)", count
+    return f"output {out.get('shape')} (class {(out.get('argmax') or [None])[0]})", None
 
 
 def disagreement(inside: dict[str, Any], outside: dict[str, Any]) -> tuple[str, str] | None:
     """(what the process reported, what the re-measurement gives) for the first image they differ on."""
-    for a, b in zip(inside.get("results", []), outside["results"]):
-        if summary(a) != summary(b):
-            return summary(a), summary(b)
     if len(inside.get("results", [])) != len(outside["results"]):
         return f"{len(inside.get('results', []))} result(s)", f"{len(outside['results'])}"
+    for a, b in zip(inside.get("results", []), outside["results"]):
+        (said_a, count_a), (said_b, count_b) = summary(a), summary(b)
+        if count_a is not None and count_b is not None:
+            if abs(count_a - count_b) > COUNT_MARGIN * max(count_a, count_b, 10):
+                return said_a, said_b
+        elif said_a != said_b:
+            return said_a, said_b
     return None
 
 

@@ -8,10 +8,11 @@ program never received. A model that cannot be exported is recorded with the rea
 Formats: Keras, the architecture as JSON plus the weights (.weights.h5), or a TensorFlow
 SavedModel for a model the JSON cannot describe (subclassed models); PyTorch, a torch.export
 program (.pt2) saved without its pickled sample inputs; a torchvision pretrained model, its
-factory and the tensors that are not the served pretrained file's (write_torchvision); scikit-learn's KNN, its parameters as
-JSON, the labels it was fitted with in a .npz that loads without unpickling, and the served
-images it was fitted on by index. A description fitted feature by feature is written as
-preprocess.npz beside the model.
+factory and the tensors that are not the served pretrained file's (write_torchvision);
+scikit-learn's KNN, its parameters as JSON, the labels it was fitted with in a .npz that loads
+without unpickling, and the served images it was fitted on by index. A description fitted
+feature by feature is written as preprocess.npz beside the model; a model fitted on the
+program's own arrays (a chatbot) comes with the first rows it was fitted on (fit.npz: x, y).
 """
 
 from __future__ import annotations
