@@ -108,8 +108,13 @@ def warm_sklearn() -> None:
     from sklearn.neighbors import KNeighborsClassifier  # noqa: F401
 
 
+def warm_torchvision() -> None:
+    import torchvision  # noqa: F401
+    from PIL import Image  # noqa: F401
+
+
 # the loaders' slow first steps, done while the student's job runs
-WARM = {"keras": warm_keras, "torch": warm_torch, "sklearn": warm_sklearn}
+WARM = {"keras": warm_keras, "torch": warm_torch, "sklearn": warm_sklearn, "torchvision": warm_torchvision}
 
 
 def main(argv: list[str]) -> int:
