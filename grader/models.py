@@ -74,6 +74,33 @@ class StaticReport(BaseModel):
 # ---------------------------------------------------------------- one sandbox run
 
 
+class ReferenceOutput(BaseModel):
+    """A pretrained model's output on one of the host's reference images, computed in the clean
+    sandbox (grader/trusted_vision.py): a classifier's scores, or a detector's boxes."""
+
+    image: str
+    size: list[int] = Field(default_factory=list)  # width, height in pixels
+    shape: list[int] | None = None  # a classifier's output, e.g. [1, 2]
+    finite: bool | None = None
+    argmax: list[int] | None = None
+    detections: dict[str, Any] | None = None  # as grader.probe.torchvision_hooks.describe_detections
+
+
+class WeightsMatch(BaseModel):
+    """How much of the exported model is the pretrained file the host serves (counted in
+    parameters of the tensors the file has): taken verbatim from the host's copy, or the
+    program's own tensors close to it (cosine >= NEAR, i.e. fine-tuned from it)."""
+
+    file: str | None = None  # the served file the export names as its base
+    parameters: int = 0  # of the model's tensors that the file also has
+    from_file: int = 0
+    near_file: int = 0
+
+    @property
+    def share(self) -> float:
+        return (self.from_file + self.near_file) / self.parameters if self.parameters else 0.0
+
+
 class TrustedMeasurement(BaseModel):
     """A model's accuracy measured outside the student's process (grader/trusted.py): the
     model the program exported, checked by the host, run in a clean sandbox on images, and
@@ -82,7 +109,7 @@ class TrustedMeasurement(BaseModel):
     model: int | None = None  # the model's index in the trace
     part: str | None = None  # Program 1: "net"
     framework: str = ""
-    kind: str = ""  # keras_json | keras_savedmodel | torch_pt2
+    kind: str = ""  # keras_json | keras_savedmodel | torch_pt2 | sklearn_knn | torchvision_state
     accuracy: float | None = None  # the figure that counts: unseen images where there are any
     accuracy_served: float | None = None  # on the test images the program was served
     accuracy_unseen: float | None = None  # on images the program never received
@@ -92,6 +119,12 @@ class TrustedMeasurement(BaseModel):
     test_set_visible: bool = False  # a full run on real data: every test image was served
     error: str | None = None  # why there is no trusted figure
     wall_s: float = 0.0
+    reference: list[ReferenceOutput] = Field(default_factory=list)  # a pretrained model's outputs (Programs 2, 5)
+    weights: WeightsMatch | None = None  # a pretrained model's weights against the served file
+    layers: list[dict[str, Any]] = Field(default_factory=list)  # a chatbot's, read from its exported JSON
+    loss: float | None = None  # a chatbot's loss on the rows it was fitted on
+    loss_fresh: float | None = None  # the same architecture's, freshly initialised
+    loss_error: str | None = None  # why the loss could not be measured outside the program
 
 
 class RunRecord(BaseModel):

@@ -18,10 +18,15 @@ the test set was visible to the program.
 
 Re-measured: Keras and PyTorch image classifiers (Programs 1b, 3, 4), scikit-learn's KNN
 (Program 1a: refitted from the served images it was fitted on, through any scaler or PCA
-before it, applied again from their arrays) and Keras models of padded
-reviews (Program 6). Not yet: PyTorch text models, the pretrained models' outputs on the
-reference images (Programs 2, 5) and a chatbot's replies (Program 7), which only the
-program's process can show; their checks say so in their evidence (harness.registry.BASIS).
+before it, applied again from their arrays), Keras models of padded
+reviews (Program 6), torchvision's pretrained models (Programs 2, 5: rebuilt from their factory,
+the host's copy of the served weights and the program's own tensors, and run on the host's
+reference images; grader/trusted_vision.py) and a Keras chatbot's layers and training
+(Program 7: its architecture read on the host, its loss on the rows it was fitted on against a
+fresh model's; grader/trusted_structure.py). Not yet: PyTorch text models (Program 6's and
+Program 7's), keras.applications models (Program 2 written with Keras). A chatbot's replies
+can only be observed in the program's process. Their checks say where their figure comes
+from in their evidence (harness.registry.BASIS).
 """
 
 from __future__ import annotations
@@ -152,6 +157,8 @@ def check_export(folder: Path, entry: dict[str, Any]) -> None:
         raise Refused(f"the exported model is larger than {MAX_MODEL_BYTES // 2**20} MB")
     if (entry.get("preprocess") or {}).get("per") == "feature":
         check_npz(folder / "preprocess.npz", {"scale.npy", "shift.npy"})
+    if (folder / "fit.npz").exists():
+        check_npz(folder / "fit.npz", {"x.npy", "y.npy"})
     kind = entry.get("kind")
     if kind == "keras_json":
         (folder / "model.json").write_text(checked_keras_json(folder))
@@ -161,6 +168,10 @@ def check_export(folder: Path, entry: dict[str, Any]) -> None:
         check_savedmodel(folder)
     elif kind == "sklearn_knn":
         check_knn(folder)
+    elif kind in ("torchvision_state", "torchvision_pt2"):
+        from grader.trusted_vision import check_torchvision
+
+        check_torchvision(folder, kind)
     else:
         raise Refused(f"unknown export format {kind!r}")
 
@@ -294,6 +305,14 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
                 result: TrustedMeasurement) -> None:
     if entry.get("error"):
         raise Refused(f"the model could not be exported: {entry['error']}")
+    if result.framework == "torchvision":  # a pretrained model: its outputs on the reference images
+        from grader import trusted_vision
+
+        return trusted_vision.measure(entry, export_root, plan, runner, result)
+    if result.part == "chatbot":  # its layers and its loss on what it was fitted on
+        from grader import trusted_structure
+
+        return trusted_structure.measure(entry, export_root, plan, runner, result)
     if not layouts.re_measured(plan.dataset, result.framework):
         raise Refused(f"re-measuring a {result.framework} model of {plan.dataset!r} outside the program is not "
                       "supported yet")
@@ -304,24 +323,14 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
     copy = host_copy(plan.dataset, plan) if entry.get("kind") == "sklearn_knn" else None
     sets, where, visible = evaluation_sets(plan.dataset, plan, entry, copy)
     with tempfile.TemporaryDirectory(prefix="grader-clean-") as tmp:
-        request, out = Path(tmp) / "request", Path(tmp) / "out"
-        source = export_root / Path(str(entry.get("dir", ""))).name
-        if not source.is_dir() or source.is_symlink():
-            raise Refused("the exported model is missing")
-        shutil.copytree(source, request, symlinks=True)
-        check_export(request, entry)
+        request, out = checked_request(entry, export_root, Path(tmp))
         for name, (x, _) in sets.items():
             np.save(request / f"{name}.npy", np.ascontiguousarray(x), allow_pickle=False)
         if copy is not None:  # the KNN's fitted rows, from the host's copy: never the program's pixels
             fit_images = images_at(copy, checked_rows(copy, entry.get("fit_rows"), "fitted rows"))[0]
             np.save(request / "fit_images.npy", fit_images, allow_pickle=False)
-        (request / "request.json").write_text(json.dumps(
-            {"kind": entry["kind"], "flavour": plan.keras_flavour, "preprocess": entry["preprocess"],
-             "inputs": list(sets)}))
-        out.mkdir()
-        status, message = runner.remeasure(request, out, plan)
-        if status != Status.ok:
-            raise Refused(f"the clean sandbox could not run the model: {message}")
+        run_clean(request, out, plan, runner, {"kind": entry["kind"], "flavour": plan.keras_flavour,
+                                               "preprocess": entry["preprocess"], "inputs": list(sets)})
         scores = {name: accuracy(out / f"{name}.npy", y) for name, (_, y) in sets.items()}
     if "served" in scores:
         result.accuracy_served, result.n_served = scores["served"], len(sets["served"][1])
@@ -329,6 +338,26 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
         result.accuracy_unseen, result.n_unseen = scores["unseen"], len(sets["unseen"][1])
     result.accuracy = scores["unseen"] if "unseen" in scores else scores["served"]
     result.unseen, result.test_set_visible = where, visible
+
+
+def checked_request(entry: dict[str, Any], export_root: Path, tmp: Path) -> tuple[Path, Path]:
+    """(request, out) folders under tmp: the exported files copied and checked (Refused else)."""
+    request, out = tmp / "request", tmp / "out"
+    source = export_root / Path(str(entry.get("dir", ""))).name
+    if not source.is_dir() or source.is_symlink():
+        raise Refused("the exported model is missing")
+    shutil.copytree(source, request, symlinks=True)
+    check_export(request, entry)
+    return request, out
+
+
+def run_clean(request: Path, out: Path, plan: RunPlan, runner: Any, spec: dict[str, Any]) -> None:
+    """Writes request.json and runs the clean sandbox on the request; Refused when it fails."""
+    (request / "request.json").write_text(json.dumps(spec))
+    out.mkdir()
+    status, message = runner.remeasure(request, out, plan)
+    if status != Status.ok:
+        raise Refused(f"the clean sandbox could not run the model: {message}")
 
 
 def accuracy(path: Path, labels: np.ndarray) -> float:

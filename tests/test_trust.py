@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from grader.trusted import Refused, check_knn, check_pt2, checked_keras_json
-from conftest import check
+from conftest import PROJECT, check
 
 pytestmark = pytest.mark.slow
 
@@ -392,3 +392,44 @@ def test_pt2_with_a_second_weights_config_naming_a_pickle_is_refused(tmp_path):
         z.writestr("m/data/sample_inputs/model.pt", b"\x80\x04 a pickle")
     with pytest.raises(Refused):
         check_pt2(path)
+
+
+# ---------------------------------------------------------------- Program 7's chatbot
+
+CHATBOT = (PROJECT / "reference" / "program7" / "solution.py").read_text()
+
+
+def test_chatbot_layers_and_training_are_read_from_the_export(grade_file):
+    result = grade_file(CHATBOT, 7)
+    t = next(t for t in result.run.trusted if t.part == "chatbot")
+    assert t.error is None and [layer["type"] for layer in t.layers] == ["Embedding", "Bidirectional", "Dense"]
+    assert t.loss < 0.8 * t.loss_fresh
+    assert result.marks["execution"] == 20, [(c.id, c.message) for c in result.checks if not c.passed]
+    assert "exported Keras architecture" in check(result, "model.structure").evidence["source"]
+    assert "only be observed there" in check(result, "chat.replies").evidence["figure from"]
+
+
+def test_chatbot_whose_record_claims_a_bidirectional_lstm_and_training(grade_file):
+    """A one-way LSTM described (through gc) as Bidirectional(LSTM), its trained weights thrown
+    away after fit: the exported architecture and its loss outside the process tell."""
+    one_way = CHATBOT.replace("layers.Bidirectional(layers.LSTM(32))", "layers.LSTM(32)") + """
+model.set_weights(keras.models.clone_model(model).get_weights())
+import gc
+for obj in gc.get_objects():
+    if type(obj).__name__ == "Trace":
+        original = type(obj).save
+        def save(self, original=original):
+            for m in self.data["models"]:
+                for layer in m.get("layers", []):
+                    if layer.get("type") == "LSTM":
+                        layer.update(type="Bidirectional", wraps="LSTM")
+            original(self)
+        type(obj).save = save
+        break
+"""
+    result = grade_file(one_way, 7)
+    structure, trained = check(result, "model.structure"), check(result, "model.trained")
+    assert result.run.trace["models"][0]["layers"][1]["type"] == "Bidirectional"  # the forgery, in process
+    assert not structure.passed and "no bidirectional LSTM" in structure.message, structure.message
+    assert not trained.passed and "no lower than a fresh model's" in trained.message, trained.message
+    assert result.marks["execution"] <= 9 and any("fresh model" in f for f in result.flags), result.flags

@@ -6,7 +6,9 @@ keras3 | legacy, "preprocess": grader.probe.layouts description, "inputs": [name
 it the model files (and preprocess.npz for a description fitted per feature; for a KNN,
 fit_images.npy, written by the host) and <name>.npy
 (uint8 images, N x H x W [x C]). Writes OUT_DIR/<name>.npy: float32 outputs, one row per
-image (a KNN's: one-hot votes). Loads only with data-only loaders (no unpickling).
+image (a KNN's: one-hot votes). Loads only with data-only loaders (no unpickling). Kinds
+torchvision_state and torchvision_pt2 (a pretrained model on the reference images) are
+grader/clean/vision.py's; a request with "training" (a chatbot's loss) grader/clean/training.py's.
 """
 
 from __future__ import annotations
@@ -112,8 +114,13 @@ def warm_sklearn() -> None:
     from sklearn.neighbors import KNeighborsClassifier  # noqa: F401
 
 
+def warm_torchvision() -> None:
+    import torchvision  # noqa: F401
+    from PIL import Image  # noqa: F401
+
+
 # the loaders' slow first steps, done while the student's job runs
-WARM = {"keras": warm_keras, "torch": warm_torch, "sklearn": warm_sklearn}
+WARM = {"keras": warm_keras, "torch": warm_torch, "sklearn": warm_sklearn, "torchvision": warm_torchvision}
 
 
 def main(argv: list[str]) -> int:
@@ -134,6 +141,14 @@ def main(argv: list[str]) -> int:
 def remeasure(request_path: str, out_dir: str) -> int:
     folder = Path(request_path).parent
     request = json.loads(Path(request_path).read_text())
+    if request["kind"] in ("torchvision_state", "torchvision_pt2"):  # a pretrained model on the reference images
+        from grader.clean import vision
+
+        return vision.remeasure(folder, request, Path(out_dir))
+    if request.get("training"):  # a model fitted on the program's own arrays: its loss on them
+        from grader.clean import training
+
+        return training.remeasure(folder, request, Path(out_dir))
     if request["preprocess"].get("per") == "feature":
         arrays = np.load(folder / "preprocess.npz", allow_pickle=False)
         request["preprocess"].update(scale=arrays["scale"], shift=arrays["shift"])

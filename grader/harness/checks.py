@@ -171,6 +171,9 @@ def uses_any_of(ctx: Context, params: dict) -> Outcome:
 def trained(ctx: Context, params: dict) -> Outcome:
     # A PyTorch loop over hand-made batches has optimizer steps but no DataLoader pass to count.
     done = [f for f in ctx.fits if f.get("epochs_run", 0) > 0 or f.get("steps", 0) > 0]
+    t, why = trust.exported_chatbot(ctx)
+    if done and (t is not None or why is not None):
+        return chatbot_trained(t, why, done[-1])
     if done:
         f = done[-1]
         evidence = {k: f.get(k) for k in ("epochs_requested", "epochs_run", "steps", "batch_size", "validation")}
@@ -187,6 +190,26 @@ def trained(ctx: Context, params: dict) -> Outcome:
                               "no model.fit call ran",
                        hint="call model.fit(x_train, y_train, epochs=…) before evaluating")
     return not_run(ctx) or Outcome(False, "no model was trained")
+
+
+def chatbot_trained(t: Any, why: str | None, fit: dict[str, Any]) -> Outcome:
+    """A chatbot's training judged outside the program: its loss on the rows it was fitted on
+    against a fresh model's (the epochs the process recorded are evidence only)."""
+    said = f"{fit.get('epochs_run')} epoch(s) recorded in the program's process"
+    if t is None or t.loss_error:
+        return trust.not_exported(said, why or t.loss_error)
+    if t.loss is None:
+        return Outcome(True, f"{said} (it was not fitted on arrays, so its loss was not measured outside it)",
+                       evidence={"source": "the program's own process (evidence only)"})
+    evidence = {"loss on its training rows": t.loss, "a fresh model's": t.loss_fresh,
+                "source": "clean sandbox: the exported model on the rows it was fitted on"}
+    if t.loss <= trust.TRAINED_RATIO * t.loss_fresh:
+        return Outcome(True, f"{said}; outside it the model's loss on its training rows is {t.loss:.3f}, "
+                             f"a fresh model's {t.loss_fresh:.3f}", evidence=evidence)
+    problem = (f"{said}, but outside it the model's loss on its training rows is {t.loss:.3f}, no lower than "
+               f"a fresh model's {t.loss_fresh:.3f}")
+    return Outcome(False, problem, evidence=evidence, flag=problem,
+                   hint="train the model on the encoded lines (model.fit) and keep the trained model")
 
 
 # PyTorch's names for the layers a rubric names in Keras' terms: the structure is judged
@@ -224,6 +247,11 @@ def structure(ctx: Context, params: dict) -> Outcome:
     model = ctx.main_model
     if model is None:
         return not_run(ctx) or Outcome(False, "no model to inspect")
+    t, why = trust.exported_chatbot(ctx)
+    if why is not None:
+        return trust.not_exported("the model's layers", why)
+    if t is not None:  # a chatbot's layers as its exported architecture gives them
+        model = {"layers": t.layers, "params": model.get("params")}
     types = layer_types(model)
     labels = [layer_label(l) for l in model.get("layers", [])]
     problems, found = [], {}
@@ -251,6 +279,8 @@ def structure(ctx: Context, params: dict) -> Outcome:
     total = len(params.get("require", [])) + (1 if accepted else 0)
     score = (total - len(problems)) / total if total else 1.0
     evidence = {"layers": " → ".join(labels), "params": model.get("params"), **found}
+    if t is not None:
+        evidence["source"] = "host: the layers of the exported Keras architecture (JSON), not the program's record"
     if problems:
         return Outcome(False, "; ".join(problems), score=score, evidence=evidence,
                        hint=params.get("hint", "a CNN for CIFAR-10 needs convolution and pooling layers "

@@ -110,8 +110,14 @@ BASIS = (
      "clean sandbox: the exported model re-measured on data the program never received, where it could be"),
     (("accuracy.printed", "parts.printed"), "the program's printed output, against the re-measured figure"),
     (("chat.",), "the program's process: a chatbot's replies can only be observed there"),
-    (("vision.",), "the program's process: the pretrained model's outputs are observed there, "
-                   "not yet re-measured outside it"),
+    (("model.structure", "model.trained"),
+     "the program's process, except a Keras chatbot's (Program 7): its layers read on the host from the exported "
+     "architecture, its training from its loss in the clean sandbox"),
+    (("vision.reference", "vision.pretrained", "vision.head"),
+     "clean sandbox: a torchvision model exported and re-run on the host's reference images, its weights "
+     "compared with the host's copy of the served file (a keras.applications model: the program's process, "
+     "not yet re-measured)"),
+    (("vision.",), "the program's process: what the probe saw the program build, read and print"),
     (("",), "the program's process: what the probe recorded there (evidence the program could rewrite)"),
 )
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from grader.probe.layouts import re_measured
 
 if TYPE_CHECKING:  # registry imports the check modules, which import this one
-    from grader.harness.registry import Context
+    from grader.harness.registry import Context, Outcome
 
 LEAK_MARGIN = 0.10  # served-test minus unseen accuracy; sampling noise at n=1000 is about 0.02
 LEAK_SHARE = 0.05  # of the fitted images found among the served test images (in-process evidence)
@@ -72,3 +72,31 @@ def trusted_figure(t, inside: float | None) -> Figure:
         result.flags.append(f"the program's process reported accuracy {inside:.2f}, the model measures "
                             f"{t.accuracy_served:.2f} outside it on the same images: the trusted figure counts")
     return result
+
+
+# ---------------------------------------------------------------- a chatbot (Program 7)
+
+TRAINED_RATIO = 0.8  # a trained model's loss on its training rows, at most this share of a fresh one's
+
+
+def exported_chatbot(ctx: Context) -> tuple[Any, str | None]:
+    """(the trusted measurement of a Keras chatbot, None), or (None, why it is missing) for a
+    Keras chatbot that should have been exported; (None, None) for any other program (its
+    checks rest on the process as before)."""
+    model = ctx.main_model or {}
+    if not (ctx.rubric.probe or {}).get("chat") or not model or model.get("framework", "keras") != "keras":
+        return None, None
+    found = [t for t in (ctx.run.trusted if ctx.run else []) if t.part == "chatbot"]
+    if found and not found[-1].error:
+        return found[-1], None
+    return None, found[-1].error if found else "the program's trace holds no exported model"
+
+
+def not_exported(what: str, reason: str, hint: str = "") -> Outcome:
+    """A check that fails because its model was not re-measured outside the program's process:
+    a gated one keeps the mark below Good, and faculty are asked to look."""
+    from grader.harness.registry import Outcome
+
+    problem = f"not re-measured outside the program's process ({reason})"
+    return Outcome(False, f"{what}: {problem}", hint=hint, flag=f"{problem}: capped below Good, for faculty review",
+                   evidence={"why not trusted": reason, "source": "the program's own process (evidence only)"})

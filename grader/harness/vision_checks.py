@@ -23,6 +23,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from grader.harness.registry import Context, Outcome, check
+from grader.harness.trust import not_exported
+from grader.models import TrustedMeasurement
 from grader.probe.keras_assets import APPLICATIONS
 from grader.static import STEP_NAMES, called_names, read_source
 
@@ -118,6 +120,33 @@ def main_model(v: VisionTrace, task: str | None = None) -> ModelRecord | None:
     return (ran or candidates or [None])[-1]
 
 
+# ---------------------------------------------------------------- the re-measurement
+
+PRETRAINED_SHARE = 0.9  # of the parameters the served file has: the file's, or fine-tuned from it
+
+
+def re_measured(ctx: Context, v: VisionTrace) -> bool:
+    """Whether the final model should have been re-measured outside the program: a torchvision
+    one (grader/trusted_vision.py). A keras.applications model is not yet: its checks rest on
+    the program's process, and say so. A trace that claims Keras for a program that imports
+    torch or torchvision is not taken at its word."""
+    return v.framework == "torchvision" or not keras_program(ctx)
+
+
+def trusted_model(ctx: Context) -> TrustedMeasurement | None:
+    """The re-measurement of the final pretrained model, if the export got that far."""
+    found = [t for t in (ctx.run.trusted if ctx.run else []) if t.framework == "torchvision"]
+    return found[-1] if found else None
+
+
+def not_re_measured(t: TrustedMeasurement | None, what: str) -> Outcome:
+    reason = t.error if t is not None and t.error else "the program's trace holds no exported model"
+    return not_exported(what, reason, hint="make the program run to the end with its final model intact")
+
+
+IN_PROCESS = "the program's process: a keras.applications model is not yet re-measured outside it"
+
+
 # ---------------------------------------------------------------- model and weights
 
 
@@ -152,7 +181,7 @@ def pretrained(ctx: Context, params: dict) -> Outcome:
         served = (own or loaded_later)[0]
         said = (f"{model.asked()} built with pretrained weights {served.describe()}" if own else
                 f"{model.asked()}, then pretrained weights {served.describe()} loaded with torch.load")
-        return Outcome(True, said, evidence=evidence)
+        return weights_kept(ctx, v, said, evidence)
     if model.loaded:
         return Outcome(False, f"{model.asked()}: only the backbone is pretrained "
                               f"({', '.join(w.file for w in model.loaded)}); the model itself starts untrained",
@@ -160,6 +189,27 @@ def pretrained(ctx: Context, params: dict) -> Outcome:
     return Outcome(False, f"{model.asked()} starts from random weights: no pretrained weights were loaded",
                    hint=params.get("hint", "ask for the pretrained weights: weights=...DEFAULT (or pretrained=True)"),
                    evidence=evidence)
+
+
+def weights_kept(ctx: Context, v: VisionTrace, said: str, evidence: dict[str, Any]) -> Outcome:
+    """Passes when the exported model, outside the program, is mostly the served file's weights
+    (or fine-tuned from them); the program's record of what was served is not enough."""
+    if not re_measured(ctx, v):
+        return Outcome(True, said, evidence={**evidence, "source": IN_PROCESS})
+    t = trusted_model(ctx)
+    if t is None or t.error or t.weights is None:
+        return not_re_measured(t, said)
+    w = t.weights
+    evidence = {**evidence, "re-measured weights": w.model_dump(), "source": "clean sandbox: the exported model "
+                "against the host's copy of the served file"}
+    if w.file and w.share >= PRETRAINED_SHARE:
+        return Outcome(True, f"{said}; outside the program, {w.share:.0%} of the final model's parameters are "
+                             f"{w.file}'s (or fine-tuned from them)", evidence=evidence)
+    kept = (f"only {w.share:.0%} of the final model's parameters are the served file's or close to them "
+            "(measured outside the program)")
+    return Outcome(False, f"{said}, but {kept}", evidence=evidence,
+                   hint="keep the pretrained weights: do not overwrite them with weights of your own",
+                   flag=f"the program's process recorded pretrained weights, but {kept}")
 
 
 @check("vision.head", "The final layer fits the task's classes")
@@ -174,6 +224,11 @@ def head_fits(ctx: Context, params: dict) -> Outcome:
     head, first = model.final.get("head") or {}, model.built.get("head") or {}
     out, inputs = head.get("out_features"), head.get("in_features")
     evidence = {"built": first, "final": head, "replaced": model.final.get("head_replaced")}
+    outside = trusted_width(ctx, v)
+    if outside is not None and out is not None and outside != out:
+        problem = (f"the program's process described the head with {out} outputs, but the exported model gives "
+                   f"{outside} outside it")
+        return Outcome(False, problem, evidence={**evidence, "outputs outside the program": outside}, flag=problem)
     where = head.get("path", "the head")
     if out == classes and inputs == first.get("in_features"):
         return Outcome(True, f"model.{where} is {head.get('class')}({inputs} → {out}): one output per class",
@@ -196,6 +251,13 @@ def head_fits(ctx: Context, params: dict) -> Outcome:
                        hint=f"use the backbone's feature count: {fix}", evidence=evidence)
     return Outcome(False, f"model.{where} has {out} outputs, but the task has {classes} classes",
                    hint=fix, evidence=evidence)
+
+
+def trusted_width(ctx: Context, v: VisionTrace) -> int | None:
+    """The classes the re-measured classifier gives on the reference images, if it was."""
+    t = trusted_model(ctx) if re_measured(ctx, v) else None
+    shapes = [r.shape for r in (t.reference if t else []) if r.shape and len(r.shape) == 2]
+    return shapes[-1][1] if shapes else None
 
 
 # ---------------------------------------------------------------- the student's image
@@ -388,6 +450,61 @@ def reference(ctx: Context, params: dict) -> Outcome:
     post, why = reference_results(ctx)
     if post is None:
         return Outcome(False, f"not judged: {why}", hint="make the program run to the end first")
+    if not re_measured(ctx, vision(ctx)):
+        outcome = judge_reference(ctx, post, params)
+        outcome.evidence["source"] = IN_PROCESS
+        return outcome
+    t = trusted_model(ctx)
+    if t is None or t.error or not t.reference:
+        return not_re_measured(t, "the final model on the reference images")
+    outside = {**post, "results": [trusted_result(r) for r in t.reference],
+               "task": "detection" if any(r.detections is not None for r in t.reference) else "classification"}
+    outcome = judge_reference(ctx, outside, params)
+    outcome.evidence["source"] = "clean sandbox: the exported model on the host's reference images"
+    differ = disagreement(post, outside)
+    if differ:
+        outcome.flag = (f"the program's process reported {differ[0]} on the reference image, the exported model "
+                        f"gives {differ[1]} outside it: the re-measured outputs count")
+    return outcome
+
+
+def trusted_result(r: Any) -> dict[str, Any]:
+    """A re-measured output in the shape of the in-process record's results."""
+    out = ({"kind": "detections", "images": [r.detections]} if r.detections is not None else
+           {"kind": "tensor", "shape": r.shape, "finite": r.finite, "argmax": r.argmax})
+    return {"image": r.image, "size": r.size, "output": out}
+
+
+COUNT_MARGIN = 0.1  # detections near the score floor may come and go with float rounding
+
+
+def summary(result: dict[str, Any]) -> tuple[str, int | None]:
+    """(the output in words, a detector's count or None)."""
+    out = result.get("output") or {}
+    if result.get("error"):
+        return "an error", None
+    if out.get("kind") == "detections":
+        count = (out["images"][0] or {}).get("count", 0)
+        return f"{count} detection(s)", count
+    return f"output {out.get('shape')} (class {(out.get('argmax') or [None])[0]})", None
+
+
+def disagreement(inside: dict[str, Any], outside: dict[str, Any]) -> tuple[str, str] | None:
+    """(what the process reported, what the re-measurement gives) for the first image they differ on."""
+    if len(inside.get("results", [])) != len(outside["results"]):
+        return f"{len(inside.get('results', []))} result(s)", f"{len(outside['results'])}"
+    for a, b in zip(inside.get("results", []), outside["results"]):
+        (said_a, count_a), (said_b, count_b) = summary(a), summary(b)
+        if count_a is not None and count_b is not None:
+            if abs(count_a - count_b) > COUNT_MARGIN * max(count_a, count_b, 10):
+                return said_a, said_b
+        elif said_a != said_b:
+            return said_a, said_b
+    return None
+
+
+def judge_reference(ctx: Context, post: dict[str, Any], params: dict) -> Outcome:
+    """The reference outputs (in the in-process record's shape) judged: shape, finite, detections."""
     classes = reference_classes(ctx, post, int(params.get("classes", ctx.rubric.classes)), params)
     problems, said = [], []
     for r in post.get("results", []):

@@ -7,11 +7,13 @@ program never received. A model that cannot be exported is recorded with the rea
 
 Formats: Keras, the architecture as JSON plus the weights (.weights.h5), or a TensorFlow
 SavedModel for a model the JSON cannot describe (subclassed models); PyTorch, a torch.export
-program (.pt2) saved without its pickled sample inputs; scikit-learn's KNN, its parameters as
-JSON, the labels it was fitted with in a .npz that loads without unpickling, the served
-images it was fitted on by index, and any scaler or PCA between them as arrays
-(grader/probe/transforms.py). A description fitted feature by feature is written as
-preprocess.npz beside the model.
+program (.pt2) saved without its pickled sample inputs; a torchvision pretrained model, its
+factory and the tensors that are not the served pretrained file's (write_torchvision);
+scikit-learn's KNN, its parameters as JSON, the labels it was fitted with in a .npz that loads
+without unpickling, the served images it was fitted on by index, and any scaler or PCA between
+them as arrays (grader/probe/transforms.py). A description fitted feature by feature is
+written as preprocess.npz beside the model; a model fitted on the program's own arrays (a
+chatbot) comes with the first rows it was fitted on (fit.npz: x, y).
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def export_measured(probes: list[Any], out_dir: Path) -> list[dict[str, Any]]:
     entries = []
     for probe in probes:
         measured = getattr(probe, "measured", None)
-        if not measured or not layouts.re_measured(measured["dataset"], measured["framework"]):
+        if not measured or not (layouts.re_measured(measured["dataset"], measured["framework"])
+                                or measured.get("part") == "chatbot"):
             continue
         folder = root / str(len(entries))
         folder.mkdir(parents=True)
@@ -55,6 +58,8 @@ def export_measured(probes: list[Any], out_dir: Path) -> list[dict[str, Any]]:
                 if measured.get(rows) is not None:
                     entry[rows] = [int(r) for r in measured[rows]]
             entry["kind"] = WRITERS[measured["framework"]](measured, folder, entry["preprocess"])
+            if measured.get("fit") is not None:  # the rows it was fitted on, for its loss outside
+                np.savez(folder / "fit.npz", x=measured["fit"][0], y=measured["fit"][1])
             entry["files"] = listing(folder)
             if sum(f["bytes"] for f in entry["files"].values()) > MAX_EXPORT_BYTES:
                 raise ValueError(f"the exported model is larger than {MAX_EXPORT_BYTES // 2**20} MB")
@@ -120,13 +125,24 @@ def write_keras(measured: dict[str, Any], folder: Path, preprocess: Any = None) 
 def write_torch(measured: dict[str, Any], folder: Path, preprocess: Any = None) -> str:
     import torch
 
-    model, example = measured["object"], torch.as_tensor(measured["inputs"][:2]).cpu()
-    model.cpu().eval()  # the program has ended: a model trained on a GPU is exported to run anywhere
-    batch = torch.export.Dim("batch")
-    program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
-    program._example_inputs = None  # saved pickled otherwise; the host refuses pickles
-    torch.export.save(program, str(folder / "model.pt2"))
+    # the program has ended: a model trained on a GPU is exported to run anywhere
+    export_program(measured["object"].cpu(), torch.as_tensor(measured["inputs"][:2]).cpu(), folder / "model.pt2")
     return "torch_pt2"
+
+
+def export_program(model: Any, example: Any, path: Path) -> None:
+    """The module in eval mode as a torch.export program with a free batch size (its mode restored)."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        batch = torch.export.Dim("batch")
+        program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
+    finally:
+        model.train(was_training)
+    program._example_inputs = None  # saved pickled otherwise; the host refuses pickles
+    torch.export.save(program, str(path))
 
 
 def _keras_backend() -> str:
@@ -164,4 +180,68 @@ def write_sklearn(measured: dict[str, Any], folder: Path, preprocess: dict[str, 
     return "sklearn_knn"
 
 
-WRITERS = {"keras": write_keras, "torch": write_torch, "sklearn": write_sklearn}
+def write_torchvision(measured: dict[str, Any], folder: Path, preprocess: Any = None) -> str:
+    """A torchvision model as its factory's name and classes (model.json) and the tensors of its
+    state that are not the served pretrained file's (own.npz, plain arrays). The pretrained
+    tensors do not travel: the clean sandbox takes them from the host's copy of the file
+    (named in model.json), so an export stays small (a replaced head: a few kB, where
+    ResNet-50 whole is 100 MB) and every tensor the program changed travels as it is.
+    Raises ValueError for a head whose classes could not be read."""
+    import torch
+
+    if not isinstance(measured.get("num_classes"), int):
+        raise ValueError("the model's head could not be described (no linear layer that gives its classes)")
+    model = measured["object"]
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    base = served_tensors(measured.get("weights_file"), measured["cache_dir"])
+    (folder / "model.json").write_text(json.dumps(
+        {"factory": measured["factory"], "task": measured["task"], "num_classes": measured["num_classes"],
+         "weights_file": measured.get("weights_file") if base else None, "keys": sorted(state)}))
+    if not fits_factory(measured, state):
+        if measured["task"] != "classification":
+            raise ValueError(f"the detector is not what {measured['factory']} builds for {measured['num_classes']} "
+                             "classes, and a detector is re-measured only as its factory builds it")
+        device = next(model.parameters()).device
+        probe = measured["probe"]
+        probe.quiet = True  # its hooks record the program's calls, not the tracing
+        try:
+            export_program(model, torch.zeros(2, 3, 224, 224, device=device), folder / "model.pt2")
+        finally:
+            probe.quiet = False
+        return "torchvision_pt2"  # a head of the program's own making (nn.Sequential …): the module whole
+    own = {k: v for k, v in state.items() if not (k in base and base[k].shape == v.shape
+                                                  and base[k].dtype == v.dtype and torch.equal(base[k], v))}
+    np.savez(folder / "own.npz", **{k: (v.float() if v.dtype == torch.bfloat16 else v).numpy() for k, v in own.items()})
+    return "torchvision_state"
+
+
+def fits_factory(measured: dict[str, Any], state: dict[str, Any]) -> bool:
+    """Whether the state has the tensors (names and shapes) the factory builds for the model's
+    classes; built on the meta device (no memory, no weights)."""
+    import torch
+    import torchvision
+
+    kwargs = {"weights": None, "num_classes": measured["num_classes"]}
+    if measured["task"] == "detection":
+        kwargs["weights_backbone"] = None
+    builder = torchvision.models.get_model_builder(measured["factory"])
+    with torch.device("meta"):  # torchvision's own factory, not the probe's recording wrapper
+        built = getattr(builder, "__wrapped__", builder)(**kwargs).state_dict()
+    counted = lambda d: {k: tuple(v.shape) for k, v in d.items() if not k.endswith("num_batches_tracked")}  # noqa: E731
+    return counted(built) == counted(state)
+
+
+def served_tensors(file_name: str | None, cache_dir: str) -> dict[str, Any]:
+    """The pretrained file served to the program, as tensors (empty when none was)."""
+    import torch
+
+    from grader.probe import weights
+
+    if not file_name:
+        return {}
+    served = weights.resolve(file_name, cache_dir, Path.home() / ".grader-weights")
+    state = torch.load(served.path, map_location="cpu", weights_only=True)
+    return state if isinstance(state, dict) else {}
+
+
+WRITERS = {"keras": write_keras, "torch": write_torch, "sklearn": write_sklearn, "torchvision": write_torchvision}

@@ -46,12 +46,16 @@ class KerasProbe:
         self.datasets: dict[tuple[int, str], Any] = {}  # (model id, "fit" | "evaluate") -> a tf.data pipeline
         self.tape_loops = TapeLoops(self)  # training steps of the program's own (GradientTape)
         self.modules: list[Any] = []  # the Keras packages patched
+        self.fit_targets: dict[int, Any] = {}
+        self.measured: dict[str, Any] | None = None  # the model to export (grader.probe.export)
         self.served: dict[str, Any] = {}
         self.phase = "running the program"
         self.originals: dict[tuple[type, str], Any] = {}
 
     def measure(self) -> dict[str, Any] | None:
-        from grader.probe.measure import measure
+        from grader.probe.measure import fitted_without_dataset, measure
+
+        from grader.probe import session
 
         self.tape_loops.finish()
         for mid, loop in self.batch_loops.items():
@@ -59,7 +63,11 @@ class KerasProbe:
             if loop.inputs() is not None:
                 self.fit_inputs[mid] = loop.inputs()
         self.inputs_from_datasets()
-        return measure(self)
+        result = measure(self)
+        chat = "chat" in ((session.CURRENT.config.get("probe") if session.CURRENT else None) or {})
+        if result is None and not self.served and chat:  # a chatbot: its layers and training checked outside
+            self.measured = fitted_without_dataset(self)
+        return result
 
     def inputs_from_datasets(self) -> None:
         """Models fed tf.data pipelines: the test inputs are the evaluation pipeline's images
@@ -264,11 +272,13 @@ class KerasProbe:
             kwargs["callbacks"] = as_list(kwargs.get("callbacks")) + [probe._epoch_callback(model, record)]
             kwargs["callbacks"] += probe.quick_training(model, record)
             probe.trace["fits"].append(record)
-            x = bound.get("x")
+            x, y = bound.get("x"), bound.get("y")
             if hasattr(x, "shape"):
                 probe.fit_inputs[record["model"]] = x
             elif is_pipeline(x):
                 probe.datasets[(record["model"], "fit")] = x
+            if hasattr(y, "shape"):
+                probe.fit_targets[record["model"]] = y
             probe.phase = "model.fit"
             probe.trace.save()
             history = original(model, **kwargs)

@@ -29,6 +29,22 @@ def pick_model(probe) -> tuple[int | None, bool]:
     return (max(probe.models), False) if probe.models else (None, False)
 
 
+MAX_FIT_ROWS = 4096  # training rows exported with a chatbot, for its loss outside the program
+
+
+def fitted_without_dataset(probe) -> dict[str, Any] | None:
+    """The model a program without a served dataset built last or fitted (Program 7's chatbot),
+    for the export, with the first rows it was fitted on as arrays (x, y) when it was fitted on
+    arrays; None when it built no Keras model."""
+    mid, _ = pick_model(probe)
+    if mid is None:
+        return None
+    x, y = probe.fit_inputs.get(mid), probe.fit_targets.get(mid)
+    fit = None if x is None or y is None else (np.asarray(x[:MAX_FIT_ROWS]), np.asarray(y[:MAX_FIT_ROWS]))
+    return {"model": mid, "part": "chatbot", "framework": "keras", "object": probe.models[mid], "dataset": None,
+            "preprocess": {"kind": "the program's own arrays"}, "fit": fit}
+
+
 def infer_scaling(fit_x: Any, raw_train: np.ndarray) -> tuple[float, float] | None:
     """a, b with fit_x ~ a * raw + b, from global statistics (robust to shuffling)."""
     if fit_x is None or getattr(fit_x, "shape", None) is None:

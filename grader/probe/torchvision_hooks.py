@@ -49,6 +49,7 @@ class TorchvisionProbe:
         self.original_heads: list[Any] = []
         self.building: dict[str, Any] | None = None
         self.quiet = False  # set while the harness runs a model itself (grader.probe.vision)
+        self.measured: dict[str, Any] | None = None  # the final model, for grader.probe.export
         self.record: dict[str, Any] = {"version": None, "weights": [], "models": [], "forwards": [],
                                        "forward_calls": 0, "images": []}
         trace["torchvision"] = self.record
@@ -228,8 +229,29 @@ class TorchvisionProbe:
             rec["final"]["head_replaced"] = head_of(model)[1] is not original
             outputs = rec["final"].get("head", {}).get("out_features")
             rec["labels"] = label_list(namespace, outputs)
+        if self.models:
+            self.measured = self.to_export(final_model(self.record))
         self.trace.save()
         return None
+
+    def to_export(self, index: int) -> dict[str, Any]:
+        """What grader.probe.export needs to write the final model for the trusted re-measurement
+        on the reference images: the live module, its factory, its classes and the pretrained
+        file served for it (at build, else by torch.load), by name."""
+        rec = self.record["models"][index]
+        files = [w["file"] for w in rec["loaded"]] or [w["file"] for w in self.record["weights"]
+                                                        if w["for_model"] is None]
+        task = rec["task"]
+        return {"model": index, "framework": "torchvision", "dataset": None, "object": self.models[index], "probe": self,
+                "factory": rec["factory"], "task": task, "num_classes": rec["final"].get("head", {}).get("out_features"),
+                "weights_file": files[-1] if files else None, "cache_dir": self.cache_dir,
+                "preprocess": {"kind": "imagenet" if task == "classification" else "to_tensor"}}
+
+
+def final_model(record: dict[str, Any]) -> int:
+    """The model the program last ran, else the last one it built (indices into record["models"])."""
+    ran = [f["model"] for f in record["forwards"]]
+    return ran[-1] if ran else len(record["models"]) - 1
 
 
 # ---------------------------------------------------------------- descriptions

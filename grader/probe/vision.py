@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.probe import keras_assets
-from grader.probe.torchvision_hooks import TorchvisionProbe, describe_detections, describe_output
+from grader.probe.torchvision_hooks import TorchvisionProbe, describe_detections, describe_output, final_model
 
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
@@ -35,7 +35,7 @@ def after_run(session, params: dict[str, Any]) -> dict[str, Any]:
         return keras_assets.ACTIVE.reference(session, params)  # a keras.applications model
     if probe is None or not probe.models:
         return {"error": "no torchvision model was built, so there is nothing to run on the reference images"}
-    index = final_model(probe)
+    index = final_model(probe.record)
     model = probe.models[index]
     task = probe.record["models"][index]["task"]
     results = []
@@ -47,12 +47,6 @@ def after_run(session, params: dict[str, Any]) -> dict[str, Any]:
             out["picture"] = draw(image, out, Path(session.config["artifacts_dir"]), session.trace)
         results.append(out)
     return {"model": index, "task": task, "results": results}
-
-
-def final_model(probe: TorchvisionProbe) -> int:
-    """The model the program last ran, else the last one it built."""
-    ran = [f["model"] for f in probe.record["forwards"]]
-    return ran[-1] if ran else len(probe.models) - 1
 
 
 def run_model(probe: TorchvisionProbe, model, task: str, image) -> dict[str, Any]:

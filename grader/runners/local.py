@@ -126,7 +126,10 @@ def end(clean: CleanProcess | None) -> None:
 def warm_frameworks(plan: RunPlan) -> list[str]:
     """The loaders a job's clean sandboxes will most likely need, for a classifier: its
     network's framework, and scikit-learn's for a KNN (each in its own process: TensorFlow
-    loaded before torch can crash torch)."""
+    loaded before torch can crash torch); for a pretrained model on the reference images
+    (Programs 2 and 5), torchvision's."""
+    if plan.dataset is None and "torchvision" in plan.frameworks:
+        return ["torchvision"]
     if plan.dataset not in IMAGE_DATASETS + TEXT_DATASETS:
         return []
     network = next((f for f in ("keras", "torch") if f in plan.frameworks), None)
