@@ -314,7 +314,8 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
         status, message = runner.remeasure(request, out, plan)
         if status != Status.ok:
             raise Refused(f"the clean sandbox could not run the model: {message}")
-        scores = {name: accuracy(out / f"{name}.npy", y) for name, (_, y) in sets.items()}
+        logit = output_is_logit(entry)
+        scores = {name: accuracy(out / f"{name}.npy", y, logit) for name, (_, y) in sets.items()}
     if "served" in scores:
         result.accuracy_served, result.n_served = scores["served"], len(sets["served"][1])
     if "unseen" in scores:
@@ -323,11 +324,23 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
     result.unseen, result.test_set_visible = where, visible
 
 
-def accuracy(path: Path, labels: np.ndarray) -> float:
-    """Share of rows whose predicted class is the label; raises Refused on a malformed file."""
+def output_is_logit(entry: dict[str, Any]) -> bool:
+    """Whether the model's one output unit is a logit (a PyTorch model trained with
+    BCEWithLogitsLoss, as its process saw it), else a probability; Refused for other values.
+    The program could claim either: the same threshold serves the served and unseen reviews."""
+    output = entry.get("output")
+    if output not in (None, "logit"):
+        raise Refused("the program's trace describes the model's output as something unknown")
+    return output == "logit"
+
+
+def accuracy(path: Path, labels: np.ndarray, logit: bool = False) -> float:
+    """Share of rows whose predicted class is the label (one output unit: above 0.5, above 0 for
+    a logit; several: the largest); raises Refused on a malformed file."""
     if not path.is_file() or path.is_symlink():
         raise Refused("the clean sandbox wrote no outputs")
     outputs = np.load(path, allow_pickle=False)
     if outputs.dtype != np.float32 or len(outputs) != len(labels):
         raise Refused("the clean sandbox's outputs do not match the images")
-    return round(float((predictions_to_labels(outputs) == labels).mean()), 6)
+    predicted = predictions_to_labels(outputs + 0.5 if logit and outputs.shape[1] == 1 else outputs)
+    return round(float((predicted == labels).mean()), 6)

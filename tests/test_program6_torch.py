@@ -109,6 +109,11 @@ def test_pytorch_rnn_scores_full_marks(grade_file, parts, layer, loss):
     assert r.run.trace["fits"][-1]["epochs_capped_to"] == 1
     # what the program printed is what the harness measured on the same rows
     assert check(r, "accuracy.printed_matches").passed
+    # the exported model, re-measured in the clean sandbox, agrees with the process on the same rows
+    t = r.run.trusted[0]
+    assert t.error is None and t.kind == "torch_pt2" and t.n_served == t.n_unseen == 1000, t
+    assert abs(t.accuracy_served - m["accuracy"]) < 1e-6
+    assert "clean sandbox" in check(r, "accuracy.threshold").evidence["source"]
 
 
 @pytest.mark.slow
