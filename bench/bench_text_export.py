@@ -32,7 +32,10 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from grader.trusted import Refused, check_pt2  # noqa: E402
+try:  # the host's .pt2 checks (grader.trusted needs the host's packages: pydantic)
+    from grader.trusted import Refused, check_pt2  # noqa: E402
+except ImportError:
+    Refused, check_pt2 = ValueError, None
 
 
 class Reviews(nn.Module):
@@ -75,8 +78,7 @@ def one(name: str, dynamic: bool, strict: bool) -> dict:
         torch.export.save(program, str(path))
         saved = time.perf_counter() - start
         try:
-            check_pt2(path)
-            accepted = True
+            accepted = "not checked (no grader.trusted here)" if check_pt2 is None else check_pt2(path) or True
         except Refused as e:
             accepted = str(e)
         start = time.perf_counter()
@@ -118,7 +120,8 @@ def main() -> None:
                       f"{row['load_predict_s']:5.2f}s nodes {row['nodes']:6d} agrees {row['agrees']} "
                       f"host {row['host_accepts']}", flush=True)
     out = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-                       "threads": torch.get_num_threads(), "load_avg": os.getloadavg()[0]},
+                       "threads": torch.get_num_threads(), "load_avg": os.getloadavg()[0],
+                       "gpu_hidden": os.environ.get("CUDA_VISIBLE_DEVICES") == ""},
            "repeat": args.repeat, "results": results}
     Path(args.out).write_text(json.dumps(out, indent=2))
 
