@@ -11,14 +11,17 @@ scores them against labels that sandbox never sees:
 * the test images the program was served (compared with what the program reports), and
 * samples the program never received: fresh stand-in samples drawn with a seed the sandbox
   never sees, or real test samples outside the quick subset. A model that memorised the test
-  set scores far higher on the first than on the second: that is named as a leak.
+  set scores higher on the first than on the second by more than sampling noise explains
+  (harness.trust.leak_margin): that is named as a leak.
 
 A full run on real data serves every test image, so there are no unseen ones: the sheet says
 the test set was visible to the program.
 
 Re-measured: Keras and PyTorch image classifiers (Programs 1b, 3, 4), scikit-learn's KNN
-(Program 1a: refitted from the served images it was fitted on) and Keras models of padded
-reviews (Program 6). Not yet: PyTorch text models, the pretrained models' outputs on the
+(Program 1a: refitted from the served images it was fitted on) and Keras and PyTorch models
+of padded reviews (Program 6: the host pads its own copy of the reviews as the program padded
+those load_data gave it, and encodes unseen ones by the same load_data arguments; a PyTorch
+one is exported for a fixed batch of reviews). Not yet: the pretrained models' outputs on the
 reference images (Programs 2, 5) and a chatbot's replies (Program 7), which only the
 program's process can show; their checks say so in their evidence (harness.registry.BASIS).
 """

@@ -24,14 +24,16 @@ is bounded by the epoch loop and the time limit only. The program's epoch loop s
 
 A text model (Program 6: IMDB through ``keras.datasets.imdb.load_data``, served by the Keras
 probe) is measured on the program's own padded test reviews, since only the program knows how
-it pads and encodes them. The probe keeps the test split load_data returned and every 2-D
-integer batch the trained model is given in evaluation mode (``model.eval()`` or under
-``torch.no_grad()``). After the run, the last (else the first) run of as many rows as there are
-test reviews is checked row by row against those reviews (a row's non-zero ids must be the
-review, or its start or end when padded/truncated to a fixed length); only when every row
-matches are load_data's labels trusted by position and the final model re-run on the rows. A
-test set the program shuffled, subsampled or never evaluated is not measured: the measurement
-says why and asks for a review.
+it pads and encodes them. The probe keeps the test split each load_data call returned (with
+its arguments) and every 2-D integer batch the trained model is given in evaluation mode
+(``model.eval()`` or under ``torch.no_grad()``). After the run, the last (else the first) run of
+as many rows as there are test reviews is checked row by row against those reviews, of the
+latest call first (a row's non-zero ids must be the review, or its start or end when
+padded/truncated to a fixed length); only when every row matches are that call's labels
+trusted by position and the final model re-run on the rows, which, with that call's
+arguments, describe the model's inputs for its re-measurement outside the process. A test set
+the program shuffled, subsampled or never evaluated is not measured: the measurement says why
+and asks for a review.
 
 ``torchvision.datasets.CIFAR10`` / ``MNIST`` are served from the provider (no download, no
 md5 check), with torchvision's semantics: ``.data`` uint8 NHWC, ``.targets`` a list, PIL
