@@ -18,10 +18,11 @@ A full run on real data serves every test image, so there are no unseen ones: th
 the test set was visible to the program.
 
 Re-measured: Keras and PyTorch image classifiers (Programs 1b, 3, 4), scikit-learn's KNN
-(Program 1a: refitted from the served images it was fitted on) and Keras and PyTorch models
-of padded reviews (Program 6: the host pads its own copy of the reviews as the program padded
-those load_data gave it, and encodes unseen ones by the same load_data arguments; a PyTorch
-one is exported for a fixed batch of reviews). Not yet: the pretrained models' outputs on the
+(Program 1a: refitted from the served images it was fitted on, through any scaler or PCA
+before it, applied again from their arrays) and Keras and PyTorch models of padded reviews
+(Program 6: the host pads its own copy of the reviews as the program padded those load_data
+gave it, and encodes unseen ones by the same load_data arguments; a PyTorch one is exported
+for a fixed batch of reviews). Not yet: the pretrained models' outputs on the
 reference images (Programs 2, 5) and a chatbot's replies (Program 7), which only the
 program's process can show; their checks say so in their evidence (harness.registry.BASIS).
 """
@@ -40,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from grader.models import RunRecord, Status, TrustedMeasurement
-from grader.probe import layouts, provider
+from grader.probe import layouts, provider, transforms
 from grader.probe.provider import Served
 from grader.probe.layouts import TEXT_DATASETS
 from grader.probe.keras_classes import KERAS_CLASSES, keras_classes
@@ -122,12 +123,19 @@ KNN_PARAMS = {"n_neighbors", "weights", "metric", "p"}
 
 
 def check_knn(folder: Path) -> None:
-    """knn.json of plain parameters and knn.npz holding exactly its two arrays."""
+    """knn.json of plain parameters, knn.npz holding exactly its labels, and the scalers or PCA
+    before it (steps.json, steps.npz) as plain operations with arrays of matching shapes."""
     params = json.loads((folder / "knn.json").read_text())
     if not isinstance(params, dict) or set(params) != KNN_PARAMS or not all(
             isinstance(v, (int, float, str)) for v in params.values()):
         raise Refused("the KNN's parameters are not plain values")
     check_npz(folder / "knn.npz", {"fit_labels.npy"})
+    if (folder / "steps.json").exists() or (folder / "steps.npz").exists():
+        try:
+            with np.load(folder / "steps.npz", allow_pickle=False) as loaded:
+                transforms.check_steps(json.loads((folder / "steps.json").read_text()), dict(loaded))
+        except (ValueError, OSError, KeyError) as e:
+            raise Refused(str(e)) from e
 
 
 def check_npz(path: Path, names: set[str]) -> None:

@@ -52,6 +52,19 @@ def test_figures_are_kept_as_pictures(tmp_path):
     assert r.trace["figures"] == ["figure1.png"]
 
 
+def test_job_sees_where_the_gpu_driver_is_and_nothing_else_of_the_host(tmp_path, monkeypatch):
+    """A CUDA build finds the driver through LD_LIBRARY_PATH on hosts that keep it outside the
+    system's folders (without it the job trains on the CPU); other host variables stay out."""
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/usr/local/nvidia/lib64")
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    monkeypatch.setenv("GRADER_HOST_SECRET", "gradebook")
+    r = run(tmp_path, """
+        import os
+        print([os.environ.get(k) for k in ("LD_LIBRARY_PATH", "KERAS_BACKEND", "GRADER_HOST_SECRET")])
+    """)
+    assert "['/usr/local/nvidia/lib64', 'torch', None]" in r.stdout, r.stdout + r.stderr
+
+
 @pytest.mark.skipif(namespaces() is None, reason="this OS does not permit a network namespace")
 def test_job_has_no_network_interface_but_loopback(tmp_path):
     r = run(tmp_path, """

@@ -16,7 +16,7 @@ import pytest
 
 from grader.harness.trust import leak_margin
 from grader.probe.leaks import served_review_share
-from grader.trusted import Refused, check_pt2, checked_keras_json
+from grader.trusted import Refused, check_knn, check_pt2, checked_keras_json
 from conftest import PROJECT, check
 from test_program6_torch import LSTM, program as torch_program
 
@@ -178,6 +178,23 @@ def test_honest_program_is_re_measured_and_agrees(grade_file):
     assert not any("trusted figure counts" in f for f in result.flags)
 
 
+def test_keras_on_the_torch_backend_is_re_measured(grade_file, monkeypatch):
+    """KERAS_BACKEND reaches the sandbox: Keras 3 on PyTorch (a GPU machine without TensorFlow)
+    trains, exports its functional model as JSON and is re-measured on that backend."""
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    functional = TINY.replace("from tensorflow import keras", "import keras").replace(
+        'model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 3, activation="relu"),',
+        'inputs = keras.Input((32, 32, 3))\nlayers = [keras.layers.Conv2D(4, 3, activation="relu"),').replace(
+        'keras.layers.Dense(10, activation="softmax")])',
+        'keras.layers.Dense(10, activation="softmax")]\nx = inputs\nfor layer in layers:\n    x = layer(x)\n'
+        'model = keras.Model(inputs, x)\nprint("backend:", keras.backend.backend())')
+    result = grade_file(functional, 3)
+    assert "backend: torch" in result.run.stdout, result.run.stdout[-500:]
+    t = result.run.trusted[0]
+    assert t.error is None and t.kind == "keras_json" and t.n_unseen == 1000, t
+    assert abs(t.accuracy_served - result.run.trace["measurements"][-1]["accuracy"]) < 1e-6
+
+
 # ---------------------------------------------------------------- Program 1's KNN
 
 KNN = """
@@ -208,6 +225,43 @@ def test_knn_is_re_measured_from_its_training_images(grade_file):
     assert abs(t.accuracy_served - knn["accuracy"]) < 1e-6  # the same model on the same rows
     assert abs(t.accuracy_served - t.accuracy_unseen) < 0.08
     assert check(result, "knn.accuracy").passed
+
+
+def test_knn_after_a_pca_is_re_measured_and_a_forged_projection_earns_no_more(grade_file):
+    """Rows standardised and projected by a PCA before the KNN are traced back through both
+    transformers, which travel as arrays; a program that replaces the PCA's components after
+    scoring (a projection of its own in the export) gains nothing: the refitted KNN is what
+    the exported arrays give, scored on images the program never saw."""
+    pca = KNN.replace("X_test = scaler.transform(X_test)\n", "X_test = scaler.transform(X_test)\n"
+                      "from sklearn.decomposition import PCA\npca = PCA(n_components=40, whiten=True)\n"
+                      "X_train = pca.fit_transform(X_train)\nX_test = pca.transform(X_test)\n")
+    result = grade_file(pca, 1)
+    t = next(t for t in result.run.trusted if t.part == "knn")
+    assert t.error is None and t.kind == "sklearn_knn" and t.n_unseen == 1000, t
+    assert abs(t.accuracy_served - result.run.trace["measurements"][-1]["accuracy"]) < 0.02
+    assert check(result, "knn.accuracy").passed
+
+    forged = pca + "import numpy as np\npca.components_ = np.zeros_like(pca.components_)\n"
+    result = grade_file(forged, 1)
+    t = next(t for t in result.run.trusted if t.part == "knn")
+    assert t.accuracy is not None and t.accuracy < 0.3, t  # every image projected to one point
+    assert not check(result, "knn.accuracy").passed
+
+
+def test_transformer_steps_other_than_data_are_refused(tmp_path):
+    np.savez(tmp_path / "knn.npz", fit_labels=np.arange(3))
+    (tmp_path / "knn.json").write_text(json.dumps({"n_neighbors": 5, "weights": "uniform", "metric": "minkowski",
+                                                   "p": 2}))
+    np.savez(tmp_path / "steps.npz", **{"0_mean": np.zeros(4), "0_components": np.zeros((2, 4)),
+                                        "0_divisor": np.ones(2)})
+    (tmp_path / "steps.json").write_text(json.dumps([{"op": "project"}]))
+    check_knn(tmp_path)  # a projection from 4 features to 2: data
+    (tmp_path / "steps.json").write_text(json.dumps([{"op": "eval", "code": "open('x', 'w')"}]))
+    with pytest.raises(Refused, match="not one the grader applies"):
+        check_knn(tmp_path)
+    (tmp_path / "steps.json").write_text(json.dumps([{"op": "project"}, {"op": "affine"}]))
+    with pytest.raises(Refused, match="lacks its arrays"):
+        check_knn(tmp_path)
 
 
 def test_knn_forged_or_fitted_on_its_test_rows_earns_no_more(grade_file):
@@ -361,6 +415,19 @@ def test_training_rows_found_among_the_padded_test_reviews():
 
 
 # ---------------------------------------------------------------- the host's file checks (no sandbox)
+
+
+def test_a_functional_model_is_exported_as_json_and_accepted(tmp_path):
+    """A functional model's JSON names the tensors between layers (__keras_tensor__): data, not
+    code. It travels as JSON, which every Keras backend loads, not as a SavedModel."""
+    import keras
+
+    from grader.probe.export import write_keras
+
+    inputs = keras.Input((32, 32, 3))
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+    assert write_keras({"object": model}, tmp_path) == "keras_json"
+    assert "__keras_tensor__" in checked_keras_json(tmp_path)
 
 
 def test_keras_json_with_a_lambda_or_own_class_is_refused(tmp_path):

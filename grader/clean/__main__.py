@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from grader.probe import layouts
+from grader.probe import layouts, transforms
 
 BATCH = 256
 
@@ -84,9 +84,15 @@ def sklearn_knn(folder: Path, request: dict[str, Any]) -> Callable[[np.ndarray],
     params = json.loads((folder / "knn.json").read_text())
     labels = np.load(folder / "knn.npz", allow_pickle=False)["fit_labels"].astype(np.int64)
     images = np.load(folder / "fit_images.npy", allow_pickle=False)  # the host's copy of the fitted rows
-    knn = KNeighborsClassifier(**params).fit(layouts.apply(images, request["preprocess"]), labels)
+    steps = lambda x: x  # noqa: E731
+    if (folder / "steps.json").exists():  # scalers or a PCA before the KNN, as arrays
+        specs = json.loads((folder / "steps.json").read_text())
+        with np.load(folder / "steps.npz", allow_pickle=False) as loaded:
+            arrays = dict(loaded)
+        steps = lambda x: transforms.apply_steps(x.reshape(len(x), -1), specs, arrays)  # noqa: E731
+    knn = KNeighborsClassifier(**params).fit(steps(layouts.apply(images, request["preprocess"])), labels)
     classes = max(10, int(labels.max()) + 1)
-    return batched(lambda x: np.eye(classes, dtype=np.float32)[knn.predict(x)])
+    return batched(lambda x: np.eye(classes, dtype=np.float32)[knn.predict(steps(x))])
 
 
 def batched(fn: Callable[[np.ndarray], np.ndarray], size: int = BATCH) -> Callable[[np.ndarray], np.ndarray]:

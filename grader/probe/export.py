@@ -9,8 +9,9 @@ Formats: Keras, the architecture as JSON plus the weights (.weights.h5), or a Te
 SavedModel for a model the JSON cannot describe (subclassed models); PyTorch, a torch.export
 program (.pt2) saved without its pickled sample inputs (a text model's for a fixed batch);
 scikit-learn's KNN, its parameters as JSON, the labels it was fitted with in a .npz that loads
-without unpickling, and the served images it was fitted on by index. A description fitted feature by feature is written as
-preprocess.npz beside the model.
+without unpickling, the served images it was fitted on by index, and any scaler or PCA between
+them as arrays (grader/probe/transforms.py). A description fitted feature by feature is
+written as preprocess.npz beside the model.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from grader.probe import layouts
+from grader.probe import layouts, transforms
 from grader.probe.keras_classes import KERAS_CLASSES, keras_classes
 
 MAX_EXPORT_BYTES = 256 * 2**20
@@ -104,6 +106,10 @@ def write_keras(measured: dict[str, Any], folder: Path, preprocess: Any = None) 
         model.save_weights(str(folder / "model.weights.h5"))
         return "keras_json"
     saved = folder / "savedmodel"
+    backend = _keras_backend()
+    if backend != "tensorflow":  # a SavedModel needs TensorFlow; the JSON could not describe the model
+        raise ValueError(f"a Keras model that its JSON cannot describe (a subclassed model) is exported only on "
+                         f"the TensorFlow backend, not on {backend!r}")
     if hasattr(model, "export"):  # Keras 3
         model.export(str(saved), verbose=False)
     else:  # tf-keras
@@ -119,8 +125,8 @@ def write_torch(measured: dict[str, Any], folder: Path, preprocess: Any = None) 
     symbolic batch took 3-7 times as long (bench/results/text_export.json)."""
     import torch
 
-    model, inputs = measured["object"], torch.as_tensor(measured["inputs"])
-    model.eval()
+    model, inputs = measured["object"], torch.as_tensor(measured["inputs"]).cpu()
+    model.cpu().eval()  # the program has ended: a model trained on a GPU is exported to run anywhere
     if measured["dataset"] in layouts.TEXT_DATASETS:
         example = inputs[torch.arange(TEXT_BATCH) % len(inputs)]
         program = torch.export.export(model, (example,), strict=False)
@@ -130,6 +136,15 @@ def write_torch(measured: dict[str, Any], folder: Path, preprocess: Any = None) 
     program._example_inputs = None  # saved pickled otherwise; the host refuses pickles
     torch.export.save(program, str(folder / "model.pt2"))
     return "torch_pt2"
+
+
+def _keras_backend() -> str:
+    """The backend the program's Keras runs on ("tensorflow" for tf-keras)."""
+    keras = sys.modules.get("keras")
+    try:
+        return keras.backend.backend() if keras is not None else "tensorflow"
+    except Exception:
+        return "tensorflow"
 
 
 KNN_METRICS = ("minkowski", "euclidean", "manhattan", "cosine", "chebyshev", "l1", "l2", "cityblock")
@@ -151,6 +166,10 @@ def write_sklearn(measured: dict[str, Any], folder: Path, preprocess: dict[str, 
     labels = np.asarray(knn.classes_)[np.asarray(knn._y)].astype(np.float64).astype(np.int64)
     (folder / "knn.json").write_text(json.dumps(params))
     np.savez(folder / "knn.npz", fit_labels=labels)
+    if measured.get("steps"):  # scalers or a PCA between the data and the KNN, as arrays
+        specs, arrays = transforms.write_steps(measured["steps"])
+        (folder / "steps.json").write_text(json.dumps(specs))
+        np.savez(folder / "steps.npz", **arrays)
     return "sklearn_knn"
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 # Keras' own layer, initializer, regularizer, constraint and model classes (Keras 3 and
-# tf-keras). Not Lambda (it carries code) nor anything a program defines itself.
+# tf-keras). Not Lambda (it carries code) nor anything a program defines itself. __keras_tensor__
+# is how a functional model's JSON names the tensor one layer hands the next.
 KERAS_CLASSES = frozenset("""
 AbstractRNNCell Activation ActivityRegularization AdaptiveAveragePooling1D AdaptiveAveragePooling2D
 AdaptiveAveragePooling3D AdaptiveMaxPooling1D AdaptiveMaxPooling2D AdaptiveMaxPooling3D Add
@@ -27,6 +28,7 @@ Rescaling Reshape Resizing Sequential SeparableConv1D SeparableConv2D SimpleRNN 
 SpatialDropout1D SpatialDropout2D SpatialDropout3D StackedRNNCells Subtract ThresholdedReLU
 TimeDistributed TruncatedNormal UnitNorm UnitNormalization UpSampling1D UpSampling2D UpSampling3D
 VarianceScaling ZeroPadding1D ZeroPadding2D ZeroPadding3D Zeros __tuple__ __numpy__ __tensor__
+__keras_tensor__
 """.split())
 
 

@@ -29,6 +29,8 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import weakref
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -36,10 +38,12 @@ import numpy as np
 from grader.probe import layouts, provider
 from grader.probe.layouts import affine_fit, within_a_level
 from grader.probe.trace import Trace, plain
+from grader.probe.transforms import STEP_CLASSES
 
-WRAPPED = ("fit", "predict", "score")
-MIXINS = ("ClassifierMixin", "RegressorMixin")
+WRAPPED = ("fit", "predict", "score", "transform", "fit_transform")
+MIXINS = ("ClassifierMixin", "RegressorMixin", "TransformerMixin")
 MAX_CALLS = 200  # score/predict records kept per estimator
+MAX_LINKS = 8  # transformer outputs remembered (each keeps the rows it started from alive)
 
 
 class SklearnProbe:
@@ -53,6 +57,8 @@ class SklearnProbe:
         self.split: dict[str, np.ndarray] | None = None  # served-row indices per split part
         self.inputs: dict[int, list] = {}  # estimator id -> [(kind, X, y, predictions)]
         self.fit_x: dict[int, Any] = {}
+        # id(output) -> (weakref to output, the transformers that made it, the rows they started from)
+        self.links: OrderedDict[int, tuple[Any, Any, tuple[str, Any]]] = OrderedDict()
         self.local = threading.local()
         trace.data.setdefault("estimators", [])
 
@@ -212,6 +218,42 @@ class SklearnProbe:
 
         return fit
 
+    def _wrap_transform(self, original):
+        probe = self
+
+        @functools.wraps(original)
+        def transform(est, X, *args, **kwargs):
+            outer = probe._enter()
+            try:
+                result = original(est, X, *args, **kwargs)
+            finally:
+                probe._leave()
+            if outer and type(est).__name__ in STEP_CLASSES:
+                probe.record_transform(est, X, result)
+            return result
+
+        return transform
+
+    _wrap_fit_transform = _wrap_transform
+
+    def record_transform(self, est: Any, X: Any, out: Any) -> None:
+        """Remembers that `est` made `out` from X, to trace a KNN's rows back to the data: the
+        transformers so far and the rows before the first of them (kept alive; outputs are
+        only weakly referenced)."""
+        chain, rows = self.transformed_from(X)
+        try:
+            self.links[id(out)] = (weakref.ref(out), chain + [est], rows)
+        except TypeError:  # an output that cannot be weakly referenced is not traced
+            return
+        self.links.move_to_end(id(out))
+        while len(self.links) > MAX_LINKS:
+            self.links.popitem(last=False)
+
+    def transformed_from(self, X: Any) -> tuple[list[Any], Any]:
+        """(the transformers that made X, first to last; the rows they started from)."""
+        link = self.links.get(id(X))
+        return (link[1], link[2]) if link is not None and link[0]() is X else ([], X)
+
     def record_fit(self, est: Any, X: Any) -> None:
         entry = self.trace["estimators"][self.estimator_id(est)]
         entry["params"] = safe_params(est)
@@ -321,7 +363,7 @@ class SklearnProbe:
         result["n"] = int(len(predictions))
         result.update(self.judge(X, None if y is None else as_array(y).reshape(-1), predictions))
         try:
-            self.describe_for_export(self.estimators[mid], X)
+            self.describe_for_export(mid, X)
         except Exception as e:  # the in-process measurement stands; the export says why not
             self.measured = {"model": None, "part": "knn", "framework": "sklearn", "dataset": self.dataset,
                              "error": f"{type(e).__name__}: {e}"[:300]}
@@ -429,22 +471,42 @@ class SklearnProbe:
 
     # ------------------------------------------------------------ export
 
-    def describe_for_export(self, est: Any, X: Any) -> None:
+    def describe_for_export(self, mid: int, X: Any) -> None:
         """What the trusted re-measurement needs (grader/probe/export.py): the KNN, the served
-        images its held-out and training rows are, and the rows it received for them."""
+        images its held-out and training rows are, and the rows it received for them. Rows
+        that a scaler or PCA made are traced back through them (the transformers travel too)."""
         from sklearn.neighbors import KNeighborsClassifier
 
+        est = self.estimators[mid]
         final = est.steps[-1][1] if isinstance(getattr(est, "steps", None), list) else est
         rows = getattr(self, "held_out_rows", None)
         if rows is None or not isinstance(final, KNeighborsClassifier):
             return
-        features = as_array(X) if final is est else est[:-1].transform(X)
         images = self.all_images()
+        features = as_array(X) if final is est else est[:-1].transform(X)
         description = layouts.describe(features, images[rows])
         fit_rows = None if description is None else rows_under(np.asarray(final._fit_X), description, images)
+        steps: list[Any] = []
+        if fit_rows is None:
+            steps, test_rows, fit_x = self.steps_before(mid, est, X)
+            description = layouts.describe(as_array(test_rows), images[rows]) if steps else None
+            fit_rows = None if description is None else rows_under(as_array(fit_x), description, images)
         self.measured = {"model": None, "part": "knn", "framework": "sklearn", "object": final,
                          "dataset": self.served().name, "inputs": features, "raw": images[rows],
-                         "preprocess": description, "served_rows": rows, "fit_rows": fit_rows}
+                         "preprocess": description, "served_rows": rows, "fit_rows": fit_rows, "steps": steps}
+
+    def steps_before(self, mid: int, est: Any, X: Any) -> tuple[list[Any], Any, Any]:
+        """(transformers, the rows they started from for the test rows, for the training rows):
+        a pipeline's own steps, or the transformers recorded making the KNN's rows, which
+        must be the same for both; ([], None, None) when there are none."""
+        if isinstance(getattr(est, "steps", None), list):
+            steps = [s for _, s in est.steps[:-1] if s not in (None, "passthrough")]
+            return steps, X, self.fit_x.get(mid)
+        steps, test_rows = self.transformed_from(X)
+        fit_steps, fit_x = self.transformed_from(self.fit_x.get(mid))
+        if [id(s) for s in steps] != [id(s) for s in fit_steps]:
+            raise ValueError("the KNN's training and test rows went through different transformers")
+        return steps, test_rows, fit_x
 
 
 # ---------------------------------------------------------------- normalised rows

@@ -50,6 +50,13 @@ def namespaces() -> list[str] | None:
     return None
 
 
+# What a job keeps of the host's environment: the locale, which GPU it may use and where the
+# GPU driver's libraries are (without LD_LIBRARY_PATH a CUDA build finds no driver on hosts
+# that keep it outside the system's library folders, and trains on the CPU), Keras' backend.
+HOST_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT", "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "CUDA_HOME",
+            "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "KERAS_BACKEND")
+
+
 def _limit_child() -> None:
     os.setsid()
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -265,8 +272,7 @@ class LocalRunner:
 
     @staticmethod
     def _env(plan: RunPlan, home: Path, lib: Path) -> dict[str, str]:
-        keep = ("PATH", "LANG", "LC_ALL", "TZ", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT")
-        env = {k: v for k, v in os.environ.items() if k in keep}
+        env = {k: v for k, v in os.environ.items() if k in HOST_ENV}
         env.update(job_env(plan, str(home), str(lib)))
         return env
 
