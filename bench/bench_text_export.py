@@ -8,7 +8,8 @@ agrees with the model, and whether the host's .pt2 checks accept the archive.
 Models: the seed's LSTM (Embedding(10000, 32), LSTM(32), Linear(32, 2), 100 words; the model
 tests/test_program6_torch.py grades) and a heavy one, two stacked bidirectional LSTM layers
 (Embedding(20000, 128), LSTM(128, num_layers=2, bidirectional=True), Linear(256, 1), 300 words),
-and a GRU. Median of --repeat runs. Writes bench/results/text_export.json.
+and a GRU. Median of --repeat runs. Writes bench/results/text_export.json (text_export_all_repeat1.json:
+every setting once, dynamic batch included; text_export.json: --fixed-only, --repeat 3).
 
 Usage: python3 bench/bench_text_export.py [--repeat 3] [--threads 1]
 """

@@ -121,8 +121,9 @@ def write_keras(measured: dict[str, Any], folder: Path, preprocess: Any = None) 
 
 def write_torch(measured: dict[str, Any], folder: Path, preprocess: Any = None) -> str:
     """A torch.export program (.pt2). Images: the batch axis dynamic. Reviews: a fixed batch of
-    TEXT_BATCH rows (the clean sandbox pads the last one), since tracing a recurrent layer over a
-    symbolic batch took 3-7 times as long (bench/results/text_export.json)."""
+    TEXT_BATCH rows (the clean sandbox pads the last one): tracing a recurrent layer over a
+    symbolic batch took 3 to 13 times as long (bench/results/text_export*.json; two stacked
+    bidirectional LSTMs over 300 words still took 17-26 s on a busy 2-core machine)."""
     import torch
 
     model, inputs = measured["object"], torch.as_tensor(measured["inputs"]).cpu()
