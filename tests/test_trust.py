@@ -407,6 +407,26 @@ def test_fair_program_loading_the_reviews_twice_keeps_full_marks(grade_file):
     assert not any("trained on the test set" in f for f in result.flags)
 
 
+def test_pytorch_model_fed_reviews_padded_batch_by_batch_is_capped_with_the_reason(grade_file):
+    """Test reviews padded per batch to its longest review: measured in the process, but no one
+    padding describes them for the clean sandbox, so the figure is capped and says why."""
+    evaluation = """    for batch in DataLoader(SentimentDataset(x_test, y_test), batch_size=64):
+        correct += (PREDICTED == batch['label']).sum().item()"""
+    per_batch = """    for i in range(0, len(raw_test), 64):
+        text = nn.utils.rnn.pad_sequence([torch.tensor(r) for r in raw_test[i:i + 64]], batch_first=True)
+        correct += (model(text).argmax(1) == torch.tensor(y_test[i:i + 64])).sum().item()"""
+    source = torch_program(LSTM)
+    assert evaluation.replace("PREDICTED", LSTM["PREDICTED"]) in source
+    source = source.replace(evaluation.replace("PREDICTED", LSTM["PREDICTED"]), per_batch).replace(
+        "x_test = pad_sequences(x_test, maxlen=100)", "raw_test = x_test\nx_test = pad_sequences(x_test, maxlen=100)")
+    result = grade_file(source, 6, **TORCH_LIMITS)
+    assert result.run.trace["measurements"][-1]["accuracy"] is not None
+    assert "padded batch by batch" in (result.run.trusted[0].error or ""), result.run.trusted
+    threshold = check(result, "accuracy.threshold")
+    assert not threshold.passed and "not re-measured outside the program's process" in threshold.message
+    assert any("faculty review" in f for f in result.flags), result.flags
+
+
 def test_training_rows_found_among_the_padded_test_reviews():
     test = np.arange(40, dtype=np.int32).reshape(10, 4)
     assert served_review_share(test[[2, 5]].astype(np.float32), test) == 1.0  # a float copy of two test rows

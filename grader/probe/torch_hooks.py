@@ -737,7 +737,8 @@ def review_labels(pred: np.ndarray, loss_fn: str | None) -> np.ndarray:
 
 def measure_reviews(probe: TorchProbe, record: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     """The final model on the program's own padded test reviews (matched to a load_data call's
-    test split row by row); kept for the export (probe.measured) when the rows are one length."""
+    test split row by row); kept for the export (probe.measured), or why it cannot be exported
+    when the rows are not all one length."""
     import torch
 
     from grader.probe.leaks import served_review_share
@@ -775,10 +776,13 @@ def measure_reviews(probe: TorchProbe, record: dict[str, Any], result: dict[str,
                         "through the final model; labels from load_data")
     result["accuracy"] = round(float((predicted == labels).mean()), 6)
     result["predicted_class_share"] = np.bincount(predicted, minlength=2).tolist()
-    if len({tuple(r.shape) for r in window}) == 1:
-        inputs = torch.stack(window)
-        result["fit_on_served_test"] = served_review_share(probe.first_inputs.get(mid), inputs.numpy())
-        probe.measured = {"model": mid, "part": "net", "framework": "torch", "object": probe.models[mid],
-                          "inputs": inputs, "raw": x_test, "dataset": "imdb", "load_args": load_args,
-                          "output": "logit" if "WithLogits" in (record.get("loss_fn") or "") else None}
+    probe.measured = {"model": mid, "part": "net", "framework": "torch", "dataset": "imdb"}
+    if len({tuple(r.shape) for r in window}) > 1:
+        probe.measured["error"] = ("the test reviews were padded batch by batch to different lengths, which "
+                                   "one description of the padding cannot reproduce outside the program")
+        return result
+    inputs = torch.stack(window)
+    result["fit_on_served_test"] = served_review_share(probe.first_inputs.get(mid), inputs.numpy())
+    probe.measured.update(object=probe.models[mid], inputs=inputs, raw=x_test, load_args=load_args,
+                          output="logit" if "WithLogits" in (record.get("loss_fn") or "") else None)
     return result
