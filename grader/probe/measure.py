@@ -4,7 +4,9 @@ the program prints (DESIGN principle 1).
 The model expects inputs preprocessed the student's way. In order of preference the
 probe uses: the test inputs the student passed to evaluate()/predict() (recognised by
 their length), or the served raw test images put through the same scaling the training
-inputs show relative to the served raw training images (e.g. /255).
+inputs show relative to the served raw training images (e.g. /255). Padded reviews are
+matched to the imdb.load_data call whose test split they are (a program may call it more than
+once, with other arguments): that call's labels score them and its arguments describe them.
 """
 
 from __future__ import annotations
