@@ -18,9 +18,11 @@ STEP_CALLS: dict[str, set[str]] = {
                     "Bidirectional", "GRU", "SimpleRNN", "RNN", "Embedding", "KNeighborsClassifier",
                     "fasterrcnn_resnet50_fpn"},
     # PyTorch has no compile(): choosing the loss is its counterpart
-    "compile": {"compile", "CrossEntropyLoss", "BCEWithLogitsLoss", "BCELoss", "NLLLoss"},
-    "train": {"fit", "fit_generator", "train_on_batch", "step"},
-    "evaluate": {"evaluate", "predict", "score", "accuracy_score", "evaluate_generator",
+    "compile": {"compile", "CrossEntropyLoss", "BCEWithLogitsLoss", "BCELoss", "NLLLoss",
+                "SparseCategoricalCrossentropy", "CategoricalCrossentropy", "BinaryCrossentropy"},  # a loop's own
+    "train": {"fit", "fit_generator", "train_on_batch", "step", "apply_gradients"},
+    "evaluate": {"evaluate", "predict", "score", "accuracy_score", "evaluate_generator", "test_on_batch",
+                 "predict_on_batch", "argmax", "SparseCategoricalAccuracy", "CategoricalAccuracy",  # a loop's own
                  "no_grad"},  # PyTorch evaluates under torch.no_grad()
     # a chatbot (Program 7): text to id sequences, the model's reply, a conversation
     "tokenize": {"fit_on_texts", "texts_to_sequences", "TextVectorization", "adapt", "pad_sequences",

@@ -175,8 +175,8 @@ def trained(ctx: Context, params: dict) -> Outcome:
         f = done[-1]
         evidence = {k: f.get(k) for k in ("epochs_requested", "epochs_run", "steps", "batch_size", "validation")}
         if not f.get("epochs_run"):
-            return Outcome(True, f"trained for {f['steps']} optimizer steps (no pass over a DataLoader "
-                                 "to count epochs by)", evidence=evidence)
+            return Outcome(True, f"trained for {f['steps']} optimizer steps (no full pass over the training "
+                                 "data to count epochs by)", evidence=evidence)
         capped = f" (capped from {f['epochs_requested']} in quick mode)" if f.get("epochs_capped_to") else ""
         return Outcome(True, f"trained for {f['epochs_run']} epoch(s){capped}", evidence=evidence)
     if ctx.fits:
@@ -360,6 +360,9 @@ def torch_loss_matches(ctx: Context, model: dict[str, Any]) -> Outcome:
 @check("training.loss_falls", "The training loss falls")
 def loss_falls(ctx: Context, params: dict) -> Outcome:
     losses = finite(ctx.history.get("loss", []))
+    unobserved = loss_unobserved(ctx)
+    if unobserved and not losses:
+        return Outcome(True, f"not judged: {unobserved}", evidence={"steps": ctx.fits[-1].get("steps")})
     if len(losses) < 2:
         if not ctx.fits:
             return not_run(ctx) or Outcome(False, "no training to judge")
@@ -371,6 +374,11 @@ def loss_falls(ctx: Context, params: dict) -> Outcome:
     return Outcome(False, f"loss did not fall ({losses[0]:.3f} → {losses[-1]:.3f})",
                    hint="check the learning rate and that inputs are scaled (e.g. /255)",
                    evidence={"loss": losses})
+
+
+def loss_unobserved(ctx: Context) -> str | None:
+    """Why the last training's losses could not be recorded (a step compiled with tf.function)."""
+    return ctx.fits[-1].get("loss_unobserved") if ctx.fits else None
 
 
 MISMATCH = ("the loss, the labels and the accuracy metric do not match (e.g. a binary loss on 10 "
@@ -416,6 +424,8 @@ def learns(ctx: Context, params: dict) -> Outcome:
 @check("training.finite", "No NaN or infinite loss")
 def no_nan(ctx: Context, params: dict) -> Outcome:
     losses = ctx.history.get("loss", [])
+    if not losses and loss_unobserved(ctx):
+        return Outcome(True, f"not judged: {loss_unobserved(ctx)}")
     if not losses:
         return not_run(ctx) or Outcome(False, "no training history to check")
     bad = [i + 1 for i, v in enumerate(losses) if not (isinstance(v, (int, float)) and math.isfinite(v))]

@@ -2,7 +2,8 @@
 tensorflow or tf_keras.
 
 Records every compile, fit (with per-epoch history, kept even if the run is killed),
-evaluate and predict; serves the datasets from the provider. In quick mode it caps epochs,
+evaluate and predict, and a loop of train_on_batch calls as a fit (grader/probe/keras_batches.py;
+test_on_batch and predict_on_batch as evaluate and predict); serves the datasets from the provider. In quick mode it caps epochs,
 stops training when the rubric's training-time budget is used (grader/probe/budget.py), and
 lets batch normalisation's running statistics follow a short run (`quick_batchnorm`).
 The student's calls behave as written apart from those documented caps.
@@ -17,7 +18,11 @@ import re
 import sys
 from typing import Any
 
-from grader.probe import keras_assets
+import numpy as np
+
+from grader.probe import keras_assets, layouts
+from grader.probe.keras_batches import KEPT_SAMPLES, BatchLoop
+from grader.probe.keras_loops import TapeLoops
 from grader.probe.trace import Trace, plain
 
 LAYER_KEYS = ("filters", "kernel_size", "strides", "padding", "activation", "units", "rate",
@@ -37,6 +42,10 @@ class KerasProbe:
         self.models: dict[int, Any] = {}  # strong refs by model id (index in trace["models"])
         self.test_inputs: dict[int, Any] = {}  # model id -> inputs the student evaluated on
         self.fit_inputs: dict[int, Any] = {}
+        self.batch_loops: dict[int, BatchLoop] = {}  # model id -> its train_on_batch calls
+        self.datasets: dict[tuple[int, str], Any] = {}  # (model id, "fit" | "evaluate") -> a tf.data pipeline
+        self.tape_loops = TapeLoops(self)  # training steps of the program's own (GradientTape)
+        self.modules: list[Any] = []  # the Keras packages patched
         self.served: dict[str, Any] = {}
         self.text_calls: list[tuple[dict[str, Any], Any]] = []  # (load_args, Served) per imdb.load_data call
         self.phase = "running the program"
@@ -45,7 +54,30 @@ class KerasProbe:
     def measure(self) -> dict[str, Any] | None:
         from grader.probe.measure import measure
 
+        self.tape_loops.finish()
+        for mid, loop in self.batch_loops.items():
+            loop.finish()
+            if loop.inputs() is not None:
+                self.fit_inputs[mid] = loop.inputs()
+        self.inputs_from_datasets()
         return measure(self)
+
+    def inputs_from_datasets(self) -> None:
+        """Models fed tf.data pipelines: the test inputs are the evaluation pipeline's images
+        when it yields the served test set in order; the training pipeline's first samples show
+        the program's scaling."""
+        served = next(iter(self.served.values()), None)
+        if served is None:
+            return
+        for (mid, kind), dataset in self.datasets.items():
+            if kind == "evaluate" and mid not in self.test_inputs:
+                x = first_inputs(dataset, len(served.y_test) + 1)
+                if x is not None and len(x) == len(served.y_test) and layouts.describe(x, served.x_test):
+                    self.test_inputs[mid] = x
+            elif kind == "fit" and mid not in self.fit_inputs:
+                x = first_inputs(dataset, KEPT_SAMPLES)
+                if x is not None:
+                    self.fit_inputs[mid] = x
 
     # ------------------------------------------------------------ installation
 
@@ -60,6 +92,8 @@ class KerasProbe:
         for mod in modules:
             self._patch_model_class(mod.Model)
             self.trace["frameworks"][mod.__name__] = getattr(mod, "__version__", "")
+        self.modules = modules
+        self.tape_loops.install(tuple(mod.__name__ for mod in modules))
         self.trace["frameworks"]["keras_flavour"] = flavour
         try:
             import tensorflow as tf
@@ -146,10 +180,18 @@ class KerasProbe:
 
     def _patch_model_class(self, model_cls: type) -> None:
         for method, wrapper in (("compile", self._wrap_compile), ("fit", self._wrap_fit),
-                                ("evaluate", self._wrap_eval), ("predict", self._wrap_predict)):
-            original = getattr(model_cls, method)
+                                ("evaluate", self._wrap_eval), ("predict", self._wrap_predict),
+                                ("train_on_batch", self._wrap_train_on_batch),
+                                ("test_on_batch", self._wrap_eval), ("predict_on_batch", self._wrap_predict),
+                                ("__call__", self._wrap_call)):
+            original = getattr(model_cls, method, None)
+            if original is None:
+                continue
             self.originals[(model_cls, method)] = original
             setattr(model_cls, method, wrapper(original))
+
+    def keras_modules(self) -> list[Any]:
+        return self.modules
 
     def original(self, model: Any, method: str):
         for (cls, name), fn in self.originals.items():
@@ -228,6 +270,8 @@ class KerasProbe:
             x = bound.get("x")
             if hasattr(x, "shape"):
                 probe.fit_inputs[record["model"]] = x
+            elif is_pipeline(x):
+                probe.datasets[(record["model"], "fit")] = x
             probe.phase = "model.fit"
             probe.trace.save()
             history = original(model, **kwargs)
@@ -241,6 +285,63 @@ class KerasProbe:
             return history
 
         return fit
+
+    def _wrap_call(self, original):
+        """model(x) outside fit: a training call (training=True) of a loop of the program's own
+        (grader/probe/keras_loops.py), or the test set the program scores itself."""
+        probe = self
+
+        @functools.wraps(original)
+        def call(model, *args, **kwargs):
+            result = original(model, *args, **kwargs)
+            if args and probe.phase == "running the program":
+                if kwargs.get("training") is True:
+                    probe.tape_loops.saw_training_call(model, args[0])
+                elif probe.is_test_set(args[0]):
+                    probe.test_inputs[probe.model_id(model)] = args[0]
+            return result
+
+        return call
+
+    def _wrap_train_on_batch(self, original):
+        probe = self
+
+        @functools.wraps(original)
+        def train_on_batch(model, *args, **kwargs):
+            bound = bind(original, model, args, kwargs)
+            loop = probe.batch_loop(model, bound)
+            probe.phase = "model.train_on_batch"
+            x = bound.get("x")
+            result, ended = loop.step(lambda: original(model, *args, **kwargs), len(x) if hasattr(x, "__len__") else 0, x)
+            probe.phase = "running the program"
+            if ended or loop.record["steps"] == 1:
+                inputs = loop.inputs()
+                if inputs is not None:
+                    probe.fit_inputs[loop.record["model"]] = inputs
+                if loop.record["steps"] == 1:
+                    probe.describe(model)
+                probe.trace.save()
+            return result
+
+        return train_on_batch
+
+    def batch_loop(self, model: Any, bound: dict[str, Any]) -> BatchLoop:
+        """The model's loop of train_on_batch calls, started (a fit record) on its first call."""
+        mid = self.model_id(model)
+        loop = self.batch_loops.get(mid)
+        if loop is None:
+            x = bound.get("x")
+            record: dict[str, Any] = {
+                "model": mid, "loop": "train_on_batch", "epochs_requested": None,
+                "batch_size": int(len(x)) if hasattr(x, "__len__") else None, "validation": None,
+                "inputs": inputs_of(x, bound.get("y")), "history": {}, "epochs_run": 0, "steps": 0,
+                "completed": True, "callbacks": []}
+            served = next(iter(self.served.values()), None)
+            metrics = [m for m in (self.trace["models"][mid].get("metrics") or []) if m]
+            loop = self.batch_loops[mid] = BatchLoop(record, len(served.y_train) if served else None, metrics,
+                                                     self.epochs_cap)
+            self.trace["fits"].append(record)
+        return loop
 
     def _epoch_callback(self, model, record):
         base = callback_base(model)
@@ -293,6 +394,8 @@ class KerasProbe:
             if probe.is_test_set(x):
                 probe.test_inputs[mid] = x
                 record["on_test_set"] = True
+            elif kind == "evaluate" and is_pipeline(x):
+                probe.datasets[(mid, "evaluate")] = x
             probe.trace["evaluations"].append(record)
             probe.trace.save()
             return result
@@ -306,6 +409,31 @@ class KerasProbe:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def is_pipeline(x: Any) -> bool:
+    """A tf.data pipeline (what the probe can read again after the program)."""
+    return hasattr(x, "as_numpy_iterator") and hasattr(x, "element_spec")
+
+
+def first_inputs(dataset: Any, limit: int) -> np.ndarray | None:
+    """Up to `limit` model inputs a tf.data pipeline yields ((x, y) elements or x alone),
+    joined; None when they are not arrays of one shape or the pipeline fails."""
+    parts, n = [], 0
+    try:
+        for element in dataset.as_numpy_iterator():
+            x = element[0] if isinstance(element, (tuple, list)) else element
+            if not isinstance(x, np.ndarray) or x.ndim == 0:
+                return None
+            parts.append(x)
+            n += len(x)
+            if n >= limit:
+                break
+        if not parts or len({p.shape[1:] for p in parts}) != 1:
+            return None
+        return np.concatenate(parts)[:limit]
+    except Exception:
+        return None
 
 
 def bind(fn, model, args, kwargs) -> dict[str, Any]:

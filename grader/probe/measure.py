@@ -24,7 +24,8 @@ def pick_model(probe) -> tuple[int | None, bool]:
     # the trace is shared: fits another framework's probe recorded (torch) are not Keras models
     fits = [f for f in probe.trace["fits"] if f.get("framework", "keras") == "keras"]
     if fits:
-        return fits[-1]["model"], any(f["epochs_run"] > 0 for f in fits if f["model"] == fits[-1]["model"])
+        return fits[-1]["model"], any(f["epochs_run"] > 0 or f.get("steps", 0) > 0
+                                      for f in fits if f["model"] == fits[-1]["model"])
     evaluated = [e["model"] for e in probe.trace["evaluations"]]
     if evaluated:
         return evaluated[-1], False
