@@ -11,22 +11,25 @@ scores them against labels that sandbox never sees:
 * the test images the program was served (compared with what the program reports), and
 * samples the program never received: fresh stand-in samples drawn with a seed the sandbox
   never sees, or real test samples outside the quick subset. A model that memorised the test
-  set scores far higher on the first than on the second: that is named as a leak.
+  set scores higher on the first than on the second by more than sampling noise explains
+  (harness.trust.leak_margin): that is named as a leak.
 
 A full run on real data serves every test image, so there are no unseen ones: the sheet says
 the test set was visible to the program.
 
 Re-measured: Keras and PyTorch image classifiers (Programs 1b, 3, 4), scikit-learn's KNN
 (Program 1a: refitted from the served images it was fitted on, through any scaler or PCA
-before it, applied again from their arrays), Keras models of padded
-reviews (Program 6), torchvision's pretrained models (Programs 2, 5: rebuilt from their factory,
-the host's copy of the served weights and the program's own tensors, and run on the host's
-reference images; grader/trusted_vision.py) and a Keras chatbot's layers and training
-(Program 7: its architecture read on the host, its loss on the rows it was fitted on against a
-fresh model's; grader/trusted_structure.py). Not yet: PyTorch text models (Program 6's and
-Program 7's), keras.applications models (Program 2 written with Keras). A chatbot's replies
-can only be observed in the program's process. Their checks say where their figure comes
-from in their evidence (harness.registry.BASIS).
+before it, applied again from their arrays), Keras and PyTorch models of padded reviews
+(Program 6: the host pads its own copy of the reviews as the program padded those load_data
+gave it, and encodes unseen ones by the same load_data arguments; a PyTorch one is exported
+for a fixed batch of reviews), torchvision's pretrained models (Programs 2, 5: rebuilt from
+their factory, the host's copy of the served weights and the program's own tensors, and run on
+the host's reference images; grader/trusted_vision.py) and a Keras chatbot's layers and
+training (Program 7: its architecture read on the host, its loss on the rows it was fitted on
+against a fresh model's; grader/trusted_structure.py). Not yet: a PyTorch chatbot (Program 7),
+keras.applications models (Program 2 written with Keras). A chatbot's replies can only be
+observed in the program's process. Their checks say where their figure comes from in their
+evidence (harness.registry.BASIS).
 """
 
 from __future__ import annotations
@@ -331,7 +334,8 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
             np.save(request / "fit_images.npy", fit_images, allow_pickle=False)
         run_clean(request, out, plan, runner, {"kind": entry["kind"], "flavour": plan.keras_flavour,
                                                "preprocess": entry["preprocess"], "inputs": list(sets)})
-        scores = {name: accuracy(out / f"{name}.npy", y) for name, (_, y) in sets.items()}
+        logit = output_is_logit(entry)
+        scores = {name: accuracy(out / f"{name}.npy", y, logit) for name, (_, y) in sets.items()}
     if "served" in scores:
         result.accuracy_served, result.n_served = scores["served"], len(sets["served"][1])
     if "unseen" in scores:
@@ -360,11 +364,23 @@ def run_clean(request: Path, out: Path, plan: RunPlan, runner: Any, spec: dict[s
         raise Refused(f"the clean sandbox could not run the model: {message}")
 
 
-def accuracy(path: Path, labels: np.ndarray) -> float:
-    """Share of rows whose predicted class is the label; raises Refused on a malformed file."""
+def output_is_logit(entry: dict[str, Any]) -> bool:
+    """Whether the model's one output unit is a logit (a PyTorch model trained with
+    BCEWithLogitsLoss, as its process saw it), else a probability; Refused for other values.
+    The program could claim either: the same threshold serves the served and unseen reviews."""
+    output = entry.get("output")
+    if output not in (None, "logit"):
+        raise Refused("the program's trace describes the model's output as something unknown")
+    return output == "logit"
+
+
+def accuracy(path: Path, labels: np.ndarray, logit: bool = False) -> float:
+    """Share of rows whose predicted class is the label (one output unit: above 0.5, above 0 for
+    a logit; several: the largest); raises Refused on a malformed file."""
     if not path.is_file() or path.is_symlink():
         raise Refused("the clean sandbox wrote no outputs")
     outputs = np.load(path, allow_pickle=False)
     if outputs.dtype != np.float32 or len(outputs) != len(labels):
         raise Refused("the clean sandbox's outputs do not match the images")
-    return round(float((predictions_to_labels(outputs) == labels).mean()), 6)
+    predicted = predictions_to_labels(outputs + 0.5 if logit and outputs.shape[1] == 1 else outputs)
+    return round(float((predicted == labels).mean()), 6)

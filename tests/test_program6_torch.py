@@ -109,6 +109,11 @@ def test_pytorch_rnn_scores_full_marks(grade_file, parts, layer, loss):
     assert r.run.trace["fits"][-1]["epochs_capped_to"] == 1
     # what the program printed is what the harness measured on the same rows
     assert check(r, "accuracy.printed_matches").passed
+    # the exported model, re-measured in the clean sandbox, agrees with the process on the same rows
+    t = r.run.trusted[0]
+    assert t.error is None and t.kind == "torch_pt2" and t.n_served == t.n_unseen == 1000, t
+    assert abs(t.accuracy_served - m["accuracy"]) < 1e-6
+    assert "clean sandbox" in check(r, "accuracy.threshold").evidence["source"]
 
 
 @pytest.mark.slow
@@ -165,3 +170,21 @@ def test_padded_rows_are_matched_to_their_reviews_by_position():
     assert review_labels(logits, "BinaryCrossEntropyWithLogitsBackward0").tolist() == [0, 1]
     assert review_labels(np.array([0.4, 0.6]), "BinaryCrossEntropyBackward0").tolist() == [0, 1]
     assert review_labels(np.array([[0.9, 0.1], [0.2, 0.7]]), "NllLossBackward0").tolist() == [0, 1]
+
+
+def test_rows_are_matched_to_the_load_data_call_they_came_from():
+    """A program that called load_data twice: its evaluation rows are the first call's reviews,
+    so that call's arguments and labels describe them, not the last call's."""
+    import numpy as np
+    import torch
+
+    from grader.probe.torch_hooks import fed_call
+
+    first, second = np.empty(2, dtype=object), np.empty(2, dtype=object)
+    first[:] = [[1, 5, 6], [1, 2, 9]]
+    second[:] = [[1, 5, 6, 8], [1, 7, 9]]
+    calls = [({"num_words": 7}, (first, np.array([1, 0]))), ({}, (second, np.array([0, 1])))]
+    rows = [torch.tensor([0, 1, 5, 6]), torch.tensor([0, 1, 2, 9])]  # the first call's, padded 'pre'
+    load_args, x_test, y_test, window = fed_call(rows, calls)
+    assert load_args == {"num_words": 7} and x_test is first and y_test.tolist() == [1, 0] and len(window) == 2
+    assert fed_call([torch.tensor([0, 1, 5, 7]), rows[1]], calls) is None  # neither call's reviews

@@ -14,8 +14,11 @@ import zipfile
 import numpy as np
 import pytest
 
+from grader.harness.trust import leak_margin
+from grader.probe.leaks import served_review_share
 from grader.trusted import Refused, check_knn, check_pt2, checked_keras_json
 from conftest import PROJECT, check
+from test_program6_torch import LSTM, program as torch_program
 
 pytestmark = pytest.mark.slow
 
@@ -335,6 +338,100 @@ for probe in sys.modules["grader.probe.session"].CURRENT.probes:
     threshold = check(result, "accuracy.threshold")
     assert not threshold.passed and "not re-measured outside the program's process" in threshold.message
     assert result.marks["execution"] <= 9 and any("faculty review" in f for f in result.flags)
+
+
+TORCH_LIMITS = {"train": 2000, "test": 1000}
+UNTRAINED_LSTM = torch_program(LSTM).replace("lr=0.005", "lr=0.0")  # steps, learns nothing: about 50%
+
+
+@pytest.mark.parametrize("attack", [
+    # the probe's own labelling of the outputs answers from load_data's labels
+    """
+import sys
+sys.modules["grader.probe.torch_hooks"].review_labels = lambda pred, loss_fn: np.asarray(y_test)
+""",
+    # the probe's measurement replaced outright: nothing is exported
+    """
+import sys
+for probe in sys.modules["grader.probe.session"].CURRENT.probes:
+    probe.measure = lambda: {"model": 0, "trained": True, "dataset": "imdb", "accuracy": 0.97, "n": 1000}
+"""], ids=["labels-from-load-data", "measure-replaced"])
+def test_pytorch_lstm_whose_measurement_is_rewritten_earns_no_more(grade_file, attack):
+    result = grade_file("import numpy as np\n" + UNTRAINED_LSTM + attack, 6, **TORCH_LIMITS)
+    threshold = assert_no_forged_marks(result)
+    if "review_labels" in attack:  # measured in the process as 100%, re-measured outside it
+        assert threshold.evidence["in-process measurement"] == 1.0
+        assert threshold.evidence["trusted accuracy"] < 0.55 and result.run.trusted[0].kind == "torch_pt2"
+        assert any("the trusted figure counts" in f for f in result.flags), result.flags
+    else:
+        assert "not re-measured outside the program's process" in threshold.message
+        assert any("faculty review" in f for f in result.flags), result.flags
+
+
+def test_pytorch_lstm_trained_on_the_test_reviews_is_named(grade_file):
+    """Trained on x_test (and the process's own evidence of it hidden): the re-measured model
+    scores far higher on the test reviews it was served than on reviews it never saw."""
+    leaked = torch_program(LSTM).replace("dataset = SentimentDataset(x_train, y_train)",
+                                         "dataset = SentimentDataset(x_test, y_test)") + """
+import sys
+for probe in sys.modules["grader.probe.session"].CURRENT.probes:
+    getattr(probe, "first_inputs", {}).clear()
+"""
+    result = grade_file(leaked, 6, epochs=3, train_budget_s=600, timeout_s=600, **TORCH_LIMITS)
+    threshold = check(result, "accuracy.threshold")
+    assert not threshold.passed and "trained on the test set" in threshold.message, threshold.message
+    assert result.marks["execution"] <= 9 and any("trained on the test set" in f for f in result.flags)
+    assert result.run.trace["measurements"][-1]["fit_on_served_test"] is None
+    t = result.run.trusted[0]
+    assert t.accuracy_served - t.accuracy_unseen > leak_margin(t)
+
+
+def test_fair_program_loading_the_reviews_twice_keeps_full_marks(grade_file):
+    """A second load_data call (every word, to count the vocabulary) after the one the model is
+    fed, and the test reviews passed as validation data: described from the call the model was
+    fed, re-measured, not capped."""
+    source = (PROJECT / "reference" / "program6" / "solution.py").read_text()
+    first = "(x_train, y_train), (x_test, y_test) = keras.datasets.imdb.load_data(num_words=vocabulary_size)\n"
+    assert first in source and "validation_split=0.2" in source
+    source = source.replace(first, first + (
+        "(every_word, _), _ = keras.datasets.imdb.load_data()\n"
+        "print('Distinct words:', len({w for review in every_word for w in review}))\n"))
+    result = grade_file(source.replace("validation_split=0.2", "validation_data=(x_test, y_test)"), 6)
+    t = result.run.trusted[0]
+    assert t.error is None and t.kind == "keras_json", t
+    assert result.run.trace["exports"][0]["load_args"] == {"num_words": 10000, "skip_top": 0, "seed": 113,
+                                                           "start_char": 1, "oov_char": 2, "index_from": 3}
+    assert result.run.trace["measurements"][-1]["fit_on_served_test"] == 0.0
+    assert result.marks == {"writeup": 5, "execution": 20, "viva": None}, [
+        (c.id, c.message) for c in result.checks if not c.passed]
+    assert not any("trained on the test set" in f for f in result.flags)
+
+
+def test_pytorch_model_fed_reviews_padded_batch_by_batch_is_capped_with_the_reason(grade_file):
+    """Test reviews padded per batch to its longest review: measured in the process, but no one
+    padding describes them for the clean sandbox, so the figure is capped and says why."""
+    evaluation = """    for batch in DataLoader(SentimentDataset(x_test, y_test), batch_size=64):
+        correct += (PREDICTED == batch['label']).sum().item()"""
+    per_batch = """    for i in range(0, len(raw_test), 8):  # of 8 reviews, often none of the longest (401 ids)
+        text = nn.utils.rnn.pad_sequence([torch.tensor(r) for r in raw_test[i:i + 8]], batch_first=True)
+        correct += (model(text).argmax(1) == torch.tensor(y_test[i:i + 8])).sum().item()"""
+    source = torch_program(LSTM)
+    assert evaluation.replace("PREDICTED", LSTM["PREDICTED"]) in source
+    source = source.replace(evaluation.replace("PREDICTED", LSTM["PREDICTED"]), per_batch).replace(
+        "x_test = pad_sequences(x_test, maxlen=100)", "raw_test = x_test\nx_test = pad_sequences(x_test, maxlen=100)")
+    result = grade_file(source, 6, **TORCH_LIMITS)
+    assert result.run.trace["measurements"][-1]["accuracy"] is not None
+    assert "padded batch by batch" in (result.run.trusted[0].error or ""), result.run.trusted
+    threshold = check(result, "accuracy.threshold")
+    assert not threshold.passed and "not re-measured outside the program's process" in threshold.message
+    assert any("faculty review" in f for f in result.flags), result.flags
+
+
+def test_training_rows_found_among_the_padded_test_reviews():
+    test = np.arange(40, dtype=np.int32).reshape(10, 4)
+    assert served_review_share(test[[2, 5]].astype(np.float32), test) == 1.0  # a float copy of two test rows
+    assert served_review_share(np.vstack([test[:1], test[:3] + 100]).astype(np.int64), test) == 0.25
+    assert served_review_share(test[:, :3], test) is None  # another padded length
 
 
 # ---------------------------------------------------------------- the host's file checks (no sandbox)

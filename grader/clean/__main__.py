@@ -51,17 +51,32 @@ def keras_savedmodel(folder: Path, request: dict[str, Any]) -> Callable[[np.ndar
 
 
 def torch_pt2(folder: Path, request: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """A torch.export program's outputs; one exported for a fixed batch (a text model) gets
+    batches of that size, the last padded with copies of its first row and cut back."""
     import torch
 
-    module = torch.export.load(str(folder / "model.pt2")).module()
+    program = torch.export.load(str(folder / "model.pt2"))
+    module = program.module()
+    fixed = fixed_batch(program)
 
     def outputs(x: np.ndarray) -> np.ndarray:
+        n = len(x)
+        if fixed and n < fixed:
+            x = np.concatenate([x, np.repeat(x[:1], fixed - n, axis=0)])
         with torch.no_grad():
             y = module(torch.from_numpy(x))
         y = y[0] if isinstance(y, (tuple, list)) else y
-        return y.float().numpy()
+        return y.float().numpy()[:n]
 
-    return batched(outputs)
+    return batched(outputs, fixed or BATCH)
+
+
+def fixed_batch(program: Any) -> int | None:
+    """The batch size of the program's first input when it was exported for one (else None)."""
+    first = program.graph_signature.user_inputs[0]
+    node = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name == first)
+    size = node.meta["val"].shape[0]
+    return size if isinstance(size, int) else None
 
 
 def sklearn_knn(folder: Path, request: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
@@ -82,8 +97,8 @@ def sklearn_knn(folder: Path, request: dict[str, Any]) -> Callable[[np.ndarray],
     return batched(lambda x: np.eye(classes, dtype=np.float32)[knn.predict(steps(x))])
 
 
-def batched(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda x: np.concatenate([fn(x[i:i + BATCH]) for i in range(0, len(x), BATCH)])
+def batched(fn: Callable[[np.ndarray], np.ndarray], size: int = BATCH) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda x: np.concatenate([fn(x[i:i + size]) for i in range(0, len(x), size)])
 
 
 LOADERS = {"keras_json": keras_json, "keras_savedmodel": keras_savedmodel, "torch_pt2": torch_pt2,

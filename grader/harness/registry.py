@@ -107,7 +107,8 @@ BASIS = (
     (("static.", "vision.steps"), "host: the submission's source"),
     (("run.",), "host: its watch of the run (exit status, time, memory)"),
     (("accuracy.threshold", "knn.accuracy", "net.accuracy", "training.learns"),
-     "clean sandbox: the exported model re-measured on data the program never received, where it could be"),
+     "clean sandbox: the exported model re-measured on data the program never received, where it could be "
+     "(image classifiers, the KNN, Keras and PyTorch models of padded reviews)"),
     (("accuracy.printed", "parts.printed"), "the program's printed output, against the re-measured figure"),
     (("chat.",), "the program's process: a chatbot's replies can only be observed there"),
     (("model.structure", "model.trained"),

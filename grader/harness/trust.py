@@ -7,6 +7,7 @@ figure is used but the check fails (keeping the mark below Good) with a flag for
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,11 @@ from grader.probe.layouts import re_measured
 if TYPE_CHECKING:  # registry imports the check modules, which import this one
     from grader.harness.registry import Context, Outcome
 
-LEAK_MARGIN = 0.10  # served-test minus unseen accuracy; sampling noise at n=1000 is about 0.02
+# served-test minus unseen accuracy that names a leak: LEAK_SIGMAS standard errors of the
+# difference (0.09 at 1000 and 1000 samples scoring 50%; 0.036 at 2000 and 2000 scoring 91%, where a
+# model of reviews trained on the test set scores 99.7% and 91%), and never under LEAK_FLOOR
+LEAK_SIGMAS = 4.0
+LEAK_FLOOR = 0.03
 LEAK_SHARE = 0.05  # of the fitted images found among the served test images (in-process evidence)
 DISAGREEMENT = 0.02  # in-process vs trusted accuracy on the same served test images
 
@@ -34,8 +39,8 @@ def figure(ctx: Context, measurement: dict[str, Any] | None) -> Figure:
     result = accuracy_figure(ctx, m)
     share = m.get("fit_on_served_test") or 0
     if share >= LEAK_SHARE and not result.problem:
-        result.problem = (f"trained on the test set: {share:.0%} of the images the model was fitted on are "
-                          "served test images")
+        result.problem = (f"trained on the test set: {share:.0%} of the samples the model was fitted on are "
+                          "served test samples")
         result.flags.append(result.problem)
     return result
 
@@ -64,14 +69,22 @@ def trusted_figure(t, inside: float | None) -> Figure:
     if t.test_set_visible:
         evidence["note"] = "every test image was served to the program (full run on real data)"
     if t.accuracy_unseen is not None and t.accuracy_served is not None \
-            and t.accuracy_served - t.accuracy_unseen > LEAK_MARGIN:
-        result.problem = (f"trained on the test set: the model scores {t.accuracy_served:.1%} on the test images "
-                          f"it was served but {t.accuracy_unseen:.1%} on images it never saw")
+            and t.accuracy_served - t.accuracy_unseen > leak_margin(t):
+        result.problem = (f"trained on the test set: the model scores {t.accuracy_served:.1%} on the test samples "
+                          f"it was served but {t.accuracy_unseen:.1%} on samples it never saw")
         result.flags.append(result.problem)
     if inside is not None and t.accuracy_served is not None and abs(inside - t.accuracy_served) > DISAGREEMENT:
         result.flags.append(f"the program's process reported accuracy {inside:.2f}, the model measures "
                             f"{t.accuracy_served:.2f} outside it on the same images: the trusted figure counts")
     return result
+
+
+def leak_margin(t) -> float:
+    """The served-minus-unseen accuracy beyond which sampling noise does not explain the gap:
+    LEAK_SIGMAS standard errors of the difference of two proportions, at least LEAK_FLOOR."""
+    p = (t.accuracy_served * t.n_served + t.accuracy_unseen * t.n_unseen) / max(1, t.n_served + t.n_unseen)
+    se = math.sqrt(max(p * (1 - p), 0.01) * (1 / max(1, t.n_served) + 1 / max(1, t.n_unseen)))
+    return max(LEAK_FLOOR, LEAK_SIGMAS * se)
 
 
 # ---------------------------------------------------------------- a chatbot (Program 7)

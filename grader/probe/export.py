@@ -7,13 +7,14 @@ program never received. A model that cannot be exported is recorded with the rea
 
 Formats: Keras, the architecture as JSON plus the weights (.weights.h5), or a TensorFlow
 SavedModel for a model the JSON cannot describe (subclassed models); PyTorch, a torch.export
-program (.pt2) saved without its pickled sample inputs; a torchvision pretrained model, its
-factory and the tensors that are not the served pretrained file's (write_torchvision);
-scikit-learn's KNN, its parameters as JSON, the labels it was fitted with in a .npz that loads
-without unpickling, the served images it was fitted on by index, and any scaler or PCA between
-them as arrays (grader/probe/transforms.py). A description fitted feature by feature is
-written as preprocess.npz beside the model; a model fitted on the program's own arrays (a
-chatbot) comes with the first rows it was fitted on (fit.npz: x, y).
+program (.pt2) saved without its pickled sample inputs (a text model's for a fixed batch); a
+torchvision pretrained model, its factory and the tensors that are not the served pretrained
+file's (write_torchvision); scikit-learn's KNN, its parameters as JSON, the labels it was
+fitted with in a .npz that loads without unpickling, the served images it was fitted on by
+index, and any scaler or PCA between them as arrays (grader/probe/transforms.py). A
+description fitted feature by feature is written as preprocess.npz beside the model; a model
+fitted on the program's own arrays (a chatbot) comes with the first rows it was fitted on
+(fit.npz: x, y).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from grader.probe import layouts, transforms
 from grader.probe.keras_classes import KERAS_CLASSES, keras_classes
 
 MAX_EXPORT_BYTES = 256 * 2**20
+TEXT_BATCH = 256  # rows per call of an exported text model (the clean sandbox's batch)
 
 
 def export_measured(probes: list[Any], out_dir: Path) -> list[dict[str, Any]]:
@@ -52,8 +54,9 @@ def export_measured(probes: list[Any], out_dir: Path) -> list[dict[str, Any]]:
             if measured.get("error"):
                 raise ValueError(measured["error"])
             entry["preprocess"] = write_preprocess(measured.get("preprocess") or describe(measured), folder)
-            if measured.get("load_args"):
-                entry["load_args"] = measured["load_args"]
+            for key in ("load_args", "output"):  # reviews: load_data's arguments; a logit output
+                if measured.get(key):
+                    entry[key] = measured[key]
             for rows in ("served_rows", "fit_rows"):  # indices into the served images (a KNN's)
                 if measured.get(rows) is not None:
                     entry[rows] = [int(r) for r in measured[rows]]
@@ -123,22 +126,33 @@ def write_keras(measured: dict[str, Any], folder: Path, preprocess: Any = None) 
 
 
 def write_torch(measured: dict[str, Any], folder: Path, preprocess: Any = None) -> str:
+    """A torch.export program (.pt2). Images: the batch axis dynamic. Reviews: a fixed batch of
+    TEXT_BATCH rows (the clean sandbox pads the last one): tracing a recurrent layer over a
+    symbolic batch took 3 to 13 times as long (bench/results/text_export*.json; two stacked
+    bidirectional LSTMs over 300 words still took 17-26 s on a busy 2-core machine)."""
     import torch
 
     # the program has ended: a model trained on a GPU is exported to run anywhere
-    export_program(measured["object"].cpu(), torch.as_tensor(measured["inputs"][:2]).cpu(), folder / "model.pt2")
+    model, inputs = measured["object"].cpu(), torch.as_tensor(measured["inputs"]).cpu()
+    if measured["dataset"] in layouts.TEXT_DATASETS:  # a fixed batch: a recurrent layer traces far faster
+        export_program(model, inputs[torch.arange(TEXT_BATCH) % len(inputs)], folder / "model.pt2", fixed=True)
+    else:
+        export_program(model, inputs[:2], folder / "model.pt2")
     return "torch_pt2"
 
 
-def export_program(model: Any, example: Any, path: Path) -> None:
-    """The module in eval mode as a torch.export program with a free batch size (its mode restored)."""
+def export_program(model: Any, example: Any, path: Path, fixed: bool = False) -> None:
+    """The module in eval mode as a torch.export program (its mode restored): for any batch
+    size, or with `fixed` for the example's batch size alone, traced non-strict."""
     import torch
 
     was_training = model.training
     model.eval()
     try:
-        batch = torch.export.Dim("batch")
-        program = torch.export.export(model, (example,), dynamic_shapes=({0: batch},))
+        if fixed:
+            program = torch.export.export(model, (example,), strict=False)
+        else:
+            program = torch.export.export(model, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},))
     finally:
         model.train(was_training)
     program._example_inputs = None  # saved pickled otherwise; the host refuses pickles

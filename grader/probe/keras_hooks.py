@@ -49,6 +49,7 @@ class KerasProbe:
         self.fit_targets: dict[int, Any] = {}
         self.measured: dict[str, Any] | None = None  # the model to export (grader.probe.export)
         self.served: dict[str, Any] = {}
+        self.text_calls: list[tuple[dict[str, Any], Any]] = []  # (load_args, Served) per imdb.load_data call
         self.phase = "running the program"
         self.originals: dict[tuple[type, str], Any] = {}
 
@@ -173,9 +174,11 @@ class KerasProbe:
             # What the program received is what its accuracy is measured against.
             self.served[name] = dataclasses.replace(served, x_train=x_tr, y_train=y_tr,
                                                     x_test=x_te, y_test=y_te)
+            load_args = {k: v for k, v in args.items() if v is not None}
+            # every call is kept: the model measured may have been fed an earlier one's reviews
+            self.text_calls.append((load_args, self.served[name]))
             info = served.info()
-            info.update(n_train=len(x_tr), n_test=len(x_te),
-                        load_args={k: v for k, v in args.items() if v is not None})
+            info.update(n_train=len(x_tr), n_test=len(x_te), load_args=load_args)
             self.trace["dataset"] = info
             self.trace.save()
             return (x_tr, y_tr.copy()), (x_te, y_te.copy())
@@ -411,7 +414,8 @@ class KerasProbe:
 
     def is_test_set(self, x: Any) -> bool:
         n = getattr(x, "shape", (None,))[0] if hasattr(x, "shape") else None
-        return any(n == len(s.y_test) for s in self.served.values())
+        served = list(self.served.values()) + [s for _, s in self.text_calls]
+        return any(n == len(s.y_test) for s in served)
 
 
 # ---------------------------------------------------------------- helpers

@@ -21,11 +21,13 @@ PADDED = "padded sequences"
 
 def re_measured(dataset: str | None, framework: str) -> bool:
     """Whether a model of this dataset and framework is exported and re-measured outside the
-    program. PyTorch text models are not: torch.export unrolls a recurrent layer over every
-    time step, which takes 15-45 s per model on a 2-core machine. A torchvision model (no
-    dataset: Programs 2 and 5) is, on the host's reference images; a keras.applications one not yet."""
-    return (dataset in IMAGE_DATASETS or (dataset in TEXT_DATASETS and framework == "keras")
+    program: image classifiers, text models of padded reviews (Keras or PyTorch), and
+    torchvision's pretrained models (no dataset: Programs 2 and 5) on the host's reference
+    images; a keras.applications one not yet."""
+    return (dataset in IMAGE_DATASETS or (dataset in TEXT_DATASETS and framework in ("keras", "torch"))
             or framework == "torchvision")
+
+
 LAYOUTS = ("channels last", "channels first", "flattened channels last", "flattened channels first",
            "no channel axis")
 MAX_RELATIVE_ERROR = 1e-3  # fitted map vs the inputs the model really received

@@ -1,5 +1,6 @@
-"""Evidence of training on the test set, read in the student's process (so it can be hidden:
-the trusted re-measurement has its own check, grader/trusted.py, that does not rest on it)."""
+"""Evidence of training on the test set (images or padded reviews), read in the student's
+process (so it can be hidden: the trusted re-measurement has its own check, grader/trusted.py,
+that does not rest on it)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,17 @@ def served_test_share(x: Any, raw_test: np.ndarray) -> float | None:
     rows = rows[..., None] if rows.ndim == 3 else rows
     test = set(signatures(raw))
     return round(sum(s in test for s in signatures(rows)) / len(pick), 4)
+
+
+def served_review_share(x: Any, test_rows: Any) -> float | None:
+    """The share of (a sample of) the training rows `x` (N, L) that are rows of the padded test
+    reviews `test_rows` (M, L), compared as integer word ids; None when either is not a 2-D
+    array of one length."""
+    shape, test_shape = getattr(x, "shape", None), getattr(test_rows, "shape", None)
+    if shape is None or test_shape is None or len(shape) != 2 or len(test_shape) != 2 \
+            or shape[1] != test_shape[1] or len(x) == 0:
+        return None
+    pick = np.sort(np.random.default_rng(0).choice(len(x), min(SAMPLE, len(x)), replace=False))
+    test = {row.tobytes() for row in np.asarray(test_rows).astype(np.int64)}
+    rows = np.asarray(x[pick]).astype(np.int64)
+    return round(sum(row.tobytes() in test for row in rows) / len(pick), 4)

@@ -4,7 +4,9 @@ the program prints (DESIGN principle 1).
 The model expects inputs preprocessed the student's way. In order of preference the
 probe uses: the test inputs the student passed to evaluate()/predict() (recognised by
 their length), or the served raw test images put through the same scaling the training
-inputs show relative to the served raw training images (e.g. /255).
+inputs show relative to the served raw training images (e.g. /255). Padded reviews are
+matched to the imdb.load_data call whose test split they are (a program may call it more than
+once, with other arguments): that call's labels score them and its arguments describe them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from grader.probe.leaks import served_test_share
+from grader.probe.layouts import TEXT_DATASETS, describe_sequences
+from grader.probe.leaks import served_review_share, served_test_share
 
 
 def pick_model(probe) -> tuple[int | None, bool]:
@@ -60,6 +63,15 @@ def infer_scaling(fit_x: Any, raw_train: np.ndarray) -> tuple[float, float] | No
     return float(a), float(b)
 
 
+def fed_call(calls: list[tuple[dict[str, Any], Any]], inputs: Any) -> tuple[dict[str, Any], Any] | None:
+    """Of a program's imdb.load_data calls ((load_args, Served) each, in call order), the latest
+    whose test reviews, padded, are `inputs` (N, L); None when none is."""
+    for load_args, served in reversed(calls):
+        if len(served.y_test) == len(inputs) and describe_sequences(inputs, served.x_test) is not None:
+            return load_args, served
+    return None
+
+
 def predictions_to_labels(pred: np.ndarray) -> np.ndarray:
     pred = np.asarray(pred)
     if pred.ndim == 1 or pred.shape[-1] == 1:
@@ -74,10 +86,13 @@ def measure(probe) -> dict[str, Any] | None:
     if mid is None:
         return None
     name, served = next(iter(probe.served.items()))
+    load_args = (probe.trace.data.get("dataset") or {}).get("load_args")
     model = probe.models[mid]
+    x = probe.test_inputs.get(mid)
+    if x is not None and name in TEXT_DATASETS:  # the load_data call whose test reviews the model was fed
+        load_args, served = fed_call(probe.text_calls, x) or (load_args, served)
     result: dict[str, Any] = {"model": mid, "trained": trained, "dataset": name,
                               "split": "test", "n": int(len(served.y_test))}
-    x = probe.test_inputs.get(mid)
     if x is not None:
         result["method"] = "the test inputs the program passed to evaluate/predict"
     else:
@@ -94,10 +109,11 @@ def measure(probe) -> dict[str, Any] | None:
     except Exception as e:
         result["error"] = f"the model could not predict on the test set: {type(e).__name__}: {e}"[:500]
         return result
-    result["fit_on_served_test"] = served_test_share(probe.fit_inputs.get(mid), served.x_test)
+    fitted = probe.fit_inputs.get(mid)
+    result["fit_on_served_test"] = (served_review_share(fitted, x) if name in TEXT_DATASETS
+                                    else served_test_share(fitted, served.x_test))
     probe.measured = {"model": mid, "framework": "keras", "object": model, "inputs": x, "raw": served.x_test,
-                      "dataset": name,  # for the export to the trusted re-measurement
-                      "load_args": (probe.trace.data.get("dataset") or {}).get("load_args")}
+                      "dataset": name, "load_args": load_args}  # for the export to the trusted re-measurement
     labels = np.asarray(served.y_test).reshape(-1).astype(np.int64)
     predicted = predictions_to_labels(pred)
     result["accuracy"] = round(float((predicted == labels).mean()), 6)

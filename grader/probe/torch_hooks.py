@@ -24,14 +24,16 @@ is bounded by the epoch loop and the time limit only. The program's epoch loop s
 
 A text model (Program 6: IMDB through ``keras.datasets.imdb.load_data``, served by the Keras
 probe) is measured on the program's own padded test reviews, since only the program knows how
-it pads and encodes them. The probe keeps the test split load_data returned and every 2-D
-integer batch the trained model is given in evaluation mode (``model.eval()`` or under
-``torch.no_grad()``). After the run, the last (else the first) run of as many rows as there are
-test reviews is checked row by row against those reviews (a row's non-zero ids must be the
-review, or its start or end when padded/truncated to a fixed length); only when every row
-matches are load_data's labels trusted by position and the final model re-run on the rows. A
-test set the program shuffled, subsampled or never evaluated is not measured: the measurement
-says why and asks for a review.
+it pads and encodes them. The probe keeps the test split each load_data call returned (with
+its arguments) and every 2-D integer batch the trained model is given in evaluation mode
+(``model.eval()`` or under ``torch.no_grad()``). After the run, the last (else the first) run of
+as many rows as there are test reviews is checked row by row against those reviews, of the
+latest call first (a row's non-zero ids must be the review, or its start or end when
+padded/truncated to a fixed length); only when every row matches are that call's labels
+trusted by position and the final model re-run on the rows, which, with that call's
+arguments, describe the model's inputs for its re-measurement outside the process. A test set
+the program shuffled, subsampled or never evaluated is not measured: the measurement says why
+and asks for a review.
 
 ``torchvision.datasets.CIFAR10`` / ``MNIST`` are served from the provider (no download, no
 md5 check), with torchvision's semantics: ``.data`` uint8 NHWC, ``.targets`` a list, PIL
@@ -110,7 +112,8 @@ class TorchProbe:
         self.pending: list[Any] = []  # scalar losses backpropagated since the last step
         self.backwards = 0  # backward() calls so far: a pass with some is a training pass
         self.training_passes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loader -> count
-        self.imdb_test: tuple[Any, Any] | None = None  # (x_test, y_test) as imdb.load_data returned them
+        # per imdb.load_data call: (its arguments, (x_test, y_test) as it returned them)
+        self.imdb_calls: list[tuple[dict[str, Any], tuple[Any, Any]]] = []
         self.eval_rows: dict[int, list[Any]] = {}  # model id -> integer batches fed in evaluation mode
         self.eval_elements = 0
         self.watch_eval = True  # off while the probe itself predicts
@@ -158,8 +161,9 @@ class TorchProbe:
         setattr(cls, name, functools.wraps(original)(make(original)))
 
     def _watch_imdb(self) -> None:
-        """Keeps the IMDB test split the Keras probe's load_data hands the program (it calls
-        provider.imdb_load_data at call time, so wrapping the provider's function sees it)."""
+        """Keeps the IMDB test split each call of the Keras probe's load_data hands the program,
+        with its arguments (it calls provider.imdb_load_data at call time, so wrapping the
+        provider's function sees it)."""
         from grader.probe import provider
 
         original = provider.imdb_load_data
@@ -168,7 +172,7 @@ class TorchProbe:
         @functools.wraps(original)
         def imdb_load_data(*args, **kwargs):
             train, test = original(*args, **kwargs)
-            probe.imdb_test = test
+            probe.imdb_calls.append(({k: v for k, v in kwargs.items() if v is not None}, test))
             return train, test
 
         provider.imdb_load_data = imdb_load_data
@@ -294,11 +298,15 @@ class TorchProbe:
 
     def _watch_first_batch(self, model: Any, mid: int) -> None:
         """Keeps a sample of the first batch the model is trained on (for measuring without a
-        torchvision dataset: its layout and scaling)."""
+        torchvision dataset: its layout and scaling; for a text model, evidence of training on the
+        test reviews)."""
+        import torch
+
         probe = self
 
         def pre_hook(module, args):
-            if module.training and args and hasattr(args[0], "shape") and mid not in probe.first_inputs:
+            if module.training and torch.is_grad_enabled() and args and hasattr(args[0], "shape") \
+                    and mid not in probe.first_inputs:
                 probe.first_inputs[mid] = args[0][:512].detach().to("cpu").float().numpy().copy()
                 handle.remove()
 
@@ -576,7 +584,7 @@ def measure(probe: TorchProbe) -> dict[str, Any] | None:
     mid = record["model"]
     result: dict[str, Any] = {"part": "net", "framework": "torch", "model": mid, "trained": record["steps"] > 0,
                               "split": "test"}
-    if probe.imdb_test is not None and not probe.served:
+    if probe.imdb_calls and not probe.served:
         return measure_reviews(probe, record, result)
     if not probe.served:
         result["error"] = ("the PyTorch part was served no dataset (it did not use torchvision.datasets), "
@@ -695,6 +703,16 @@ def matching_window(rows: list[Any], x_test: Any) -> list[Any] | None:
     return None
 
 
+def fed_call(rows: list[Any], calls: list[tuple[dict[str, Any], tuple[Any, Any]]]):
+    """Of the program's load_data calls, the latest whose test reviews the rows hold in order:
+    (its arguments, x_test, y_test, the matching rows), else None."""
+    for load_args, (x_test, y_test) in reversed(calls):
+        window = matching_window(rows, x_test)
+        if window is not None:
+            return load_args, x_test, y_test, window
+    return None
+
+
 def predict_rows(model: Any, rows: list[Any], torch) -> np.ndarray:
     """The model's outputs on the rows, in order; rows of one width are batched together."""
     out, start = [], 0
@@ -718,28 +736,36 @@ def review_labels(pred: np.ndarray, loss_fn: str | None) -> np.ndarray:
 
 
 def measure_reviews(probe: TorchProbe, record: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """The final model on the program's own padded test reviews (matched to a load_data call's
+    test split row by row); kept for the export (probe.measured), or why it cannot be exported
+    when the rows are not all one length."""
     import torch
 
-    x_test, y_test = probe.imdb_test
-    n = len(y_test)
+    from grader.probe.leaks import served_review_share
+
+    mid = record["model"]
+    n = len(probe.imdb_calls[-1][1][1])
     result.update(dataset="imdb", n=int(n))
-    rows = split_rows(probe.eval_rows.get(record["model"], []))
+    rows = split_rows(probe.eval_rows.get(mid, []))
     review = "the test accuracy of a PyTorch model could not be measured: check it by hand"
-    if len(rows) < n:
+    if len(rows) < min(len(y) for _, (_, y) in probe.imdb_calls):
         result.update(review=review, error=(
             f"the model was given {len(rows)} rows of word ids in evaluation mode (model.eval() or "
             f"torch.no_grad()), fewer than the {n} test reviews load_data returned, so there is no "
             "test set of the program's own to measure it on"))
         return result
-    window = matching_window(rows, x_test)
-    if window is None:
+    fed = fed_call(rows, probe.imdb_calls)
+    if fed is None:
         result.update(review=review, error=(
             f"the {len(rows)} rows given to the model in evaluation mode are not the {n} test reviews "
             "in the order load_data returned them (shuffled, subsampled or re-encoded), so their "
             "labels are not known"))
         return result
+    load_args, x_test, y_test, window = fed
+    n = len(y_test)
+    result["n"] = int(n)
     try:
-        pred = predict_rows(probe.models[record["model"]], window, torch)
+        pred = predict_rows(probe.models[mid], window, torch)
     except Exception as e:
         result["error"] = f"the model could not predict on the test reviews: {type(e).__name__}: {e}"[:500]
         return result
@@ -750,4 +776,13 @@ def measure_reviews(probe: TorchProbe, record: dict[str, Any], result: dict[str,
                         "through the final model; labels from load_data")
     result["accuracy"] = round(float((predicted == labels).mean()), 6)
     result["predicted_class_share"] = np.bincount(predicted, minlength=2).tolist()
+    probe.measured = {"model": mid, "part": "net", "framework": "torch", "dataset": "imdb"}
+    if len({tuple(r.shape) for r in window}) > 1:
+        probe.measured["error"] = ("the test reviews were padded batch by batch to different lengths, which "
+                                   "one description of the padding cannot reproduce outside the program")
+        return result
+    inputs = torch.stack(window)
+    result["fit_on_served_test"] = served_review_share(probe.first_inputs.get(mid), inputs.numpy())
+    probe.measured.update(object=probe.models[mid], inputs=inputs, raw=x_test, load_args=load_args,
+                          output="logit" if "WithLogits" in (record.get("loss_fn") or "") else None)
     return result
