@@ -60,14 +60,13 @@ def rubrics():
     return load_rubrics()
 
 
-def program(log: Path, sleep_s: float) -> str:
+def program(log: Path, sleep_s: float, usn: str) -> str:
     """A student program that logs its start and end (and the GPU it sees) to `log`."""
     return textwrap.dedent(f"""
-        import json, os, sys, time
+        import json, os, time
         def note(event):
             with open({str(log)!r}, "a") as f:
-                f.write(json.dumps({{"student": sys.argv[0] and os.path.basename(os.path.dirname(os.path.abspath(__file__))),
-                                     "event": event, "t": time.time(),
+                f.write(json.dumps({{"student": {usn!r}, "event": event, "t": time.time(),
                                      "gpu": os.environ.get("CUDA_VISIBLE_DEVICES")}}) + "\\n")
         note("start")
         time.sleep({sleep_s})
@@ -77,11 +76,11 @@ def program(log: Path, sleep_s: float) -> str:
 
 
 def make_class(root: Path, students: int, log: Path, sleep_s: float) -> Path:
-    """A class whose every student submits the same logging program (their USN in a comment)."""
+    """A class whose every student submits the logging program."""
     for i in range(students):
         usn = f"1GA20CS{i + 1:03d}"
         (root / usn).mkdir(parents=True)
-        (root / usn / f"program{PROGRAM}.py").write_text(f"# {usn}\n" + program(log, sleep_s))
+        (root / usn / f"program{PROGRAM}.py").write_text(program(log, sleep_s, usn))
     return root
 
 
@@ -137,3 +136,106 @@ def test_local_sandbox_batch_stores_every_result_once_with_its_node(cluster, rub
     assert stored_rows(out) == [(f"1GA20CS00{i}", "ok") for i in range(1, 5)] + [("1GA20CS005", "rejected")]
     sheet = (out / "1GA20CS001" / f"program{PROGRAM}.html").read_text()
     assert by["1GA20CS001"].run.node in sheet
+
+
+# ------------------------------------------------------------------ GPUs shared: --per-gpu 2
+
+def overlaps(spans: list[tuple[float, float]]) -> int:
+    """The most spans open at one instant."""
+    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    most = now = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
+
+
+def test_per_gpu_2_puts_two_jobs_on_each_gpu_id_never_three(cluster, rubrics, cache_dir, tmp_path):
+    log = tmp_path / "log.jsonl"
+    klass = make_class(tmp_path / "class", 12, log, 2.0)
+    outcome = run_batch(class_jobs(klass, [PROGRAM], "20CSEL76", "quick"), rubrics, None, tmp_path / "out",
+                        cache_dir, similarity=False,
+                        engine=engine(rubrics, cache_dir, cluster, gpus="all", per_gpu=2, cpus=1))
+    assert outcome.internal_errors == [] and outcome.graded == 12
+    events = log_events(log)
+    where = {r.student: (r.run.node, r.run.device) for r in outcome.results}
+    spans: dict[tuple, list] = {}
+    for usn in where:
+        start, end = (next(e for e in events if e["student"] == usn and e["event"] == ev) for ev in ("start", "end"))
+        assert where[usn][1] == f"gpu {start['gpu']}"  # the id Ray assigned is the one the job was given
+        spans.setdefault(where[usn], []).append((start["t"], end["t"]))
+    assert {device for _, device in spans} == {"gpu 0", "gpu 1"}
+    assert len({node for node, _ in spans}) == 2
+    most = {gpu: overlaps(s) for gpu, s in spans.items()}
+    assert max(most.values()) == 2, most  # two jobs share an id at a time, never three
+
+
+# ------------------------------------------------------------------ nothing lost, nothing twice
+
+def test_node_removed_mid_batch_its_jobs_rerun_elsewhere_and_stored_once(cluster, rubrics, cache_dir, tmp_path):
+    extra = cluster.add_node(**NODE)
+    cluster.wait_for_nodes()
+    log = tmp_path / "log.jsonl"
+    klass = make_class(tmp_path / "class", 8, log, 4.0)
+    removed = threading.Event()
+
+    def remove_when_all_slots_busy() -> None:  # 3 nodes x 2 slots: once 6 jobs run, the new node holds 2
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and [e["event"] for e in log_events(log)].count("start") < 6:
+            time.sleep(0.1)
+        cluster.remove_node(extra, allow_graceful=False)
+        removed.set()
+
+    watcher = threading.Thread(target=remove_when_all_slots_busy, daemon=True)
+    watcher.start()
+    out, progress = tmp_path / "out", Recorder()
+    outcome = run_batch(class_jobs(klass, [PROGRAM], "20CSEL76", "quick"), rubrics, None, out, cache_dir,
+                        progress=progress, similarity=False,
+                        engine=engine(rubrics, cache_dir, cluster, gpus="none", cpus=2))
+    watcher.join()
+    assert removed.is_set()
+    starts = Counter(e["student"] for e in log_events(log) if e["event"] == "start")
+    assert max(starts.values()) >= 2, starts  # the removed node's jobs ran again elsewhere
+    assert outcome.internal_errors == [] and outcome.graded == 8
+    assert progress.stored == Counter({f"1GA20CS00{i}": 1 for i in range(1, 9)})
+    assert [s for s, _ in stored_rows(out)] == [f"1GA20CS00{i}" for i in range(1, 9)]
+    assert all(r.status == Status.ok and extra.node_id[:8] not in r.run.node for r in outcome.results)
+
+
+def cli_batch(klass: Path, out: Path, address: str, *extra: str) -> subprocess.Popen:
+    """`grader batch --cluster ADDRESS` as a user runs it, in its own process."""
+    cmd = [sys.executable, "-m", "grader.cli", "batch", str(klass), "--program", str(PROGRAM), "--out", str(out),
+           "--no-similarity", "--cluster", address, *extra]
+    return subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=os.environ | {"PYTHONPATH": str(PROJECT)})
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_driver_killed_then_rerun_grades_only_what_is_missing(cluster, rubrics, cache_dir, tmp_path):
+    log = tmp_path / "log.jsonl"
+    klass = make_class(tmp_path / "class", 6, log, 1.0)
+    for i in (5, 6):  # two slow ones, still running when the driver dies
+        (klass / f"1GA20CS00{i}" / f"program{PROGRAM}.py").write_text(program(log, 60.0, f"1GA20CS00{i}"))
+    out = tmp_path / "out"
+    driver = cli_batch(klass, out, cluster.address, "--gpus", "none", "--cache", str(cache_dir))
+    gradebook = out / "gradebook.sqlite"
+    wait_for(lambda: gradebook.exists() and len(stored_rows(out)) == 4, 120, "the four quick jobs to be stored")
+    driver.kill()
+    driver.wait()
+    before = {s for s, _ in stored_rows(out)}
+    for i in (5, 6):  # fixed in the meantime: quick now
+        (klass / f"1GA20CS00{i}" / f"program{PROGRAM}.py").write_text(program(log, 0.5, f"1GA20CS00{i}"))
+    progress = Recorder()
+    again = run_batch(class_jobs(klass, [PROGRAM], "20CSEL76", "quick"), rubrics, None, out, cache_dir,
+                      progress=progress, similarity=False, engine=engine(rubrics, cache_dir, cluster, gpus="none"))
+    assert before == {f"1GA20CS00{i}" for i in range(1, 5)}
+    assert again.reused == 4 and again.graded == 2 and again.internal_errors == []
+    assert set(progress.stored) == {"1GA20CS005", "1GA20CS006"}
+    assert len(stored_rows(out)) == 6

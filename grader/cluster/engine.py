@@ -95,7 +95,9 @@ class RayEngine:
         self.owns_connection = connect(options.address)
         self.batch = uuid.uuid4().hex[:12]
         self.sandbox = self._sandbox()
-        self.task = self.ray.remote(grade_task)
+        # max_calls=0 keeps a worker for the next task (for GPU tasks Ray would start a fresh
+        # process per task, about a second each)
+        self.task = self.ray.remote(max_calls=0)(grade_task)
         self.waiting: dict[Any, Path] = {}  # ObjectRef -> where its artifacts go
         self.local: dict[str, GradeResult | Exception] = {}  # graded here (no sandbox needed)
         self._slots, self._slots_at = 0, -SLOTS_REFRESH_S
@@ -133,8 +135,6 @@ class RayEngine:
         opts: dict[str, Any] = dict(num_cpus=self.options.cpus, memory=memory_mb * 2**20,
                                     num_gpus=1 / self.options.per_gpu if self.sandbox.gpu else 0,
                                     max_retries=NODE_RETRIES, retry_exceptions=False)
-        if self.sandbox.gpu:
-            opts["max_calls"] = 0  # keep the worker: a fresh process per GPU task costs a second each
         if self.options.pin_node:
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
