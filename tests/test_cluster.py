@@ -24,19 +24,22 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch import Progress, run_batch
+from grader.batch import Progress, artifacts_dir, run_batch
 from grader.course import load_rubrics
 from grader.models import GradeResult, Status
 from grader.submissions import class_jobs
 
 if os.environ.get("GRADER_REQUIRE_CLUSTER") == "1":
-    import ray  # noqa: F401  (CI: a missing Ray is a failure, not a skip)
+    import ray  # (CI: a missing Ray is a failure, not a skip)
 else:
-    pytest.importorskip("ray", reason="Ray is not installed (the 'cluster' extra)")
+    ray = pytest.importorskip("ray", reason="Ray is not installed (the 'cluster' extra)")
 
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from grader.cluster.engine import ClusterOptions, RayEngine  # noqa: E402
+from grader.cluster.sweep import sweep_cluster  # noqa: E402
+from grader.runners.docker import BATCH_LABEL, JOB_LABEL, NODE_LABEL, OWNER  # noqa: E402
+from test_docker import client, image  # noqa: E402,F401  (the Docker engine and the slim image, as fixtures)
 
 PROJECT = Path(__file__).resolve().parents[1]
 NODE = dict(num_cpus=4, num_gpus=2, memory=32 * 2**30, object_store_memory=80 * 2**20)
@@ -60,14 +63,19 @@ def rubrics():
     return load_rubrics()
 
 
-def program(log: Path, sleep_s: float, usn: str) -> str:
-    """A student program that logs its start and end (and the GPU it sees) to `log`."""
-    return textwrap.dedent(f"""
+def program(log: Path, sleep_s: float, usn: str, plot: bool = False) -> str:
+    """A student program that logs its start and end (and the GPU it sees) to `log`, and
+    with `plot` shows a figure (which comes back as an artifact)."""
+    figure = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()\n" if plot else ""
+    return figure + textwrap.dedent(f"""
         import json, os, time
         def note(event):
-            with open({str(log)!r}, "a") as f:
-                f.write(json.dumps({{"student": {usn!r}, "event": event, "t": time.time(),
-                                     "gpu": os.environ.get("CUDA_VISIBLE_DEVICES")}}) + "\\n")
+            try:  # the host's folder: the local sandbox reaches it, a container never does
+                with open({str(log)!r}, "a") as f:
+                    f.write(json.dumps({{"student": {usn!r}, "event": event, "t": time.time(),
+                                         "gpu": os.environ.get("CUDA_VISIBLE_DEVICES")}}) + "\\n")
+            except OSError:
+                pass
         note("start")
         time.sleep({sleep_s})
         note("end")
@@ -75,12 +83,12 @@ def program(log: Path, sleep_s: float, usn: str) -> str:
     """)
 
 
-def make_class(root: Path, students: int, log: Path, sleep_s: float) -> Path:
+def make_class(root: Path, students: int, log: Path, sleep_s: float, plot: bool = False) -> Path:
     """A class whose every student submits the logging program."""
     for i in range(students):
         usn = f"1GA20CS{i + 1:03d}"
         (root / usn).mkdir(parents=True)
-        (root / usn / f"program{PROGRAM}.py").write_text(program(log, sleep_s, usn))
+        (root / usn / f"program{PROGRAM}.py").write_text(program(log, sleep_s, usn, plot))
     return root
 
 
@@ -116,8 +124,7 @@ def stored_rows(out: Path) -> list[tuple]:
 
 def test_local_sandbox_batch_stores_every_result_once_with_its_node(cluster, rubrics, cache_dir, tmp_path):
     log = tmp_path / "log.jsonl"
-    klass = make_class(tmp_path / "class", 4, log, 0.2)
-    (klass / "1GA20CS001" / "notes.txt").write_text("travels with the job")
+    klass = make_class(tmp_path / "class", 4, log, 0.2, plot=True)
     (klass / "1GA20CS005").mkdir()  # submitted nothing: graded on the driver, no task
     out, progress = tmp_path / "out", Recorder()
     outcome = run_batch(class_jobs(klass, [PROGRAM], "20CSEL76", "quick"), rubrics, None, out, cache_dir,
@@ -136,6 +143,23 @@ def test_local_sandbox_batch_stores_every_result_once_with_its_node(cluster, rub
     assert stored_rows(out) == [(f"1GA20CS00{i}", "ok") for i in range(1, 5)] + [("1GA20CS005", "rejected")]
     sheet = (out / "1GA20CS001" / f"program{PROGRAM}.html").read_text()
     assert by["1GA20CS001"].run.node in sheet
+    pictures = by["1GA20CS001"].run.artifacts
+    assert pictures and all((artifacts_dir(out, by["1GA20CS001"].grade_key) / p).is_file() for p in pictures)
+    assert not list(artifacts_dir(out, "").glob(".*.part"))  # written whole, nothing half-done left
+
+
+def test_files_travel_with_the_job_and_a_changed_file_is_refused(cluster, rubrics, cache_dir, tmp_path):
+    klass = make_class(tmp_path / "class", 2, tmp_path / "log.jsonl", 0.1)
+    (klass / "1GA20CS001" / "data.txt").write_text("read by the program")
+    (klass / "1GA20CS001" / f"program{PROGRAM}.py").write_text("print(open('data.txt').read())\n")
+    jobs = class_jobs(klass, [PROGRAM], "20CSEL76", "quick")
+    (klass / "1GA20CS002" / f"program{PROGRAM}.py").write_text("print('changed after it was keyed')\n")
+    outcome = run_batch(jobs, rubrics, None, tmp_path / "out", cache_dir, similarity=False,
+                        engine=engine(rubrics, cache_dir, cluster, gpus="none"))
+    assert [r.student for r in outcome.results] == ["1GA20CS001"]
+    assert "read by the program" in outcome.results[0].run.stdout
+    assert len(outcome.internal_errors) == 1 and "1GA20CS002" in outcome.internal_errors[0]
+    assert "the files arrived with content hash" in outcome.internal_errors[0]
 
 
 # ------------------------------------------------------------------ GPUs shared: --per-gpu 2
@@ -239,3 +263,99 @@ def test_driver_killed_then_rerun_grades_only_what_is_missing(cluster, rubrics, 
     assert again.reused == 4 and again.graded == 2 and again.internal_errors == []
     assert set(progress.stored) == {"1GA20CS005", "1GA20CS006"}
     assert len(stored_rows(out)) == 6
+
+
+# ------------------------------------------------------------------ a node that differs refuses
+
+def differing_grader(root: Path) -> dict[str, str]:
+    """The environment of a node whose grader has another harness: a copy of the package
+    with one harness file changed, imported first by the node's Python (sitecustomize)."""
+    shutil.copytree(PROJECT / "grader", root / "pkg" / "grader", ignore=shutil.ignore_patterns("__pycache__"))
+    with (root / "pkg" / "grader" / "harness" / "checks.py").open("a") as f:
+        f.write("\n# a check changed on this node only\n")
+    (root / "sitecustomize.py").write_text(f"import sys\nsys.path.insert(0, {str(root / 'pkg')!r})\nimport grader\n")
+    return {"PYTHONPATH": str(root), "GRADER_PROJECT": str(PROJECT)}
+
+
+def test_node_with_another_harness_refuses_its_jobs_naming_the_difference(cluster, rubrics, cache_dir, tmp_path):
+    odd = cluster.add_node(num_cpus=2, object_store_memory=80 * 2**20, memory=16 * 2**30,
+                           env_vars=differing_grader(tmp_path / "odd"))
+    cluster.wait_for_nodes()
+    try:
+        klass = make_class(tmp_path / "class", 2, tmp_path / "log.jsonl", 0.1)
+        out, progress = tmp_path / "out", Recorder()
+        outcome = run_batch(class_jobs(klass, [PROGRAM], "20CSEL76", "quick"), rubrics, None, out, cache_dir,
+                            progress=progress, similarity=False,
+                            engine=engine(rubrics, cache_dir, cluster, gpus="none", pin_node=odd.node_id))
+    finally:
+        cluster.remove_node(odd)
+    assert outcome.graded == 0 and len(outcome.internal_errors) == 2 and stored_rows(out) == []
+    for problem in outcome.internal_errors:
+        assert f"({odd.node_id[:8]}) refused" in problem
+        assert "NodeRefused" in problem and "differs from the driver in harness: node " in problem
+        assert "grader:" not in problem and "rubric:" not in problem  # only what differs is named
+    assert not (tmp_path / "log.jsonl").exists()  # nothing ran
+
+
+# ------------------------------------------------------------------ the Docker sandbox on a cluster
+
+def node_containers(client, node_id: str) -> list:
+    return client.containers.list(all=True, filters={"label": f"{NODE_LABEL}={node_id}"})
+
+
+def test_docker_sandbox_batch_on_the_cluster(cluster, client, image, rubrics, cache_dir, tmp_path):
+    klass = make_class(tmp_path / "class", 3, tmp_path / "log.jsonl", 0.1, plot=True)
+    out = tmp_path / "out"
+    outcome = run_batch(class_jobs(klass, [PROGRAM], "20CSEL76", "quick"), rubrics, None, out, cache_dir,
+                        similarity=False,
+                        engine=engine(rubrics, cache_dir, cluster, sandbox="docker", image=image, gpus="none"))
+    assert outcome.internal_errors == [] and outcome.graded == 3
+    for r in outcome.results:
+        assert r.status == Status.ok, r.status_message
+        assert r.run.sandbox == "docker" and r.run.device == "cpu" and "marker" in r.run.stdout
+        assert r.run.protections["cpu"].startswith("1 CPU core")  # the container's quota is the task's num_cpus
+        assert r.run.artifacts and all((artifacts_dir(out, r.grade_key) / a).is_file() for a in r.run.artifacts)
+    assert not any(node_containers(client, n.node_id) for n in cluster.grading_nodes)
+
+
+def test_sweep_removes_each_nodes_containers_of_the_batch_and_of_dead_owners(cluster, client, image):
+    a, b = (n.node_id for n in cluster.grading_nodes)
+    dead_owner = OWNER.rsplit(":", 2)[0] + ":999999:1"
+
+    def leave(node: str, batch: str, owner: str = OWNER):
+        return client.containers.create(image, ["sleep", "300"], network_mode="none",
+                                        labels={JOB_LABEL: owner, NODE_LABEL: node, BATCH_LABEL: batch}).id
+
+    cancelled = [leave(a, "b-cancelled"), leave(b, "b-cancelled"), leave(b, "b-earlier", dead_owner)]
+    running = leave(a, "b-running")  # another batch, its owner alive: not touched
+    ray.init(address=cluster.address, log_to_driver=False)
+    try:
+        reports = {r.node_id: r for r in sweep_cluster("b-cancelled")}
+        assert reports[a].removed == 1 and reports[b].removed == 2
+        assert [c.id for c in node_containers(client, a)] == [running] and node_containers(client, b) == []
+    finally:
+        ray.shutdown()
+        for cid in cancelled + [running]:
+            try:
+                client.api.remove_container(cid, force=True)
+            except Exception:  # noqa: BLE001 - already removed by the sweep
+                pass
+
+
+def test_ctrl_c_cancels_every_task_and_leaves_no_container_on_any_node(cluster, client, image, cache_dir, tmp_path):
+    klass = make_class(tmp_path / "class", 4, tmp_path / "log.jsonl", 300.0)
+    driver = cli_batch(klass, tmp_path / "out", cluster.address, "--sandbox", "docker", "--image", image,
+                       "--gpus", "none", "--cache", str(cache_dir))
+    nodes = [n.node_id for n in cluster.grading_nodes]
+
+    def running() -> list:
+        return [c for n in nodes for c in node_containers(client, n) if c.status == "running"]
+
+    wait_for(lambda: len(running()) == 4 or driver.poll() is not None, 180, "four job containers to run")
+    assert driver.poll() is None, driver.stdout.read()
+    assert len({c.labels[NODE_LABEL] for c in running()}) == 2  # on both nodes
+    driver.send_signal(signal.SIGINT)
+    output, _ = driver.communicate(timeout=120)
+    assert driver.returncode == 130, output
+    assert "Interrupted" in output
+    assert all(node_containers(client, n) == [] for n in nodes), output
