@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from grader import batch as batch_mod
@@ -46,7 +47,7 @@ FullOpt = typer.Option(False, "--full", help="Run the program as written (all ep
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -256,9 +257,8 @@ def batch_cmd(
                                       on_interrupt=runner.stop if runner else None, similarity=similarity,
                                       progress=RichProgress() if err.is_terminal else LineProgress(), engine=engine)
     except KeyboardInterrupt:
-        swept = getattr(engine, "swept", None)
-        if swept is not None:
-            err.print(_sweep_line(swept), highlight=False)
+        if getattr(engine, "swept", None):
+            err.print(_sweep_line(engine.swept), highlight=False)
         err.print("\n[yellow]Interrupted.[/yellow] Finished results are in the gradebook; run the same "
                   "command again to grade the rest.")
         raise typer.Exit(130)
@@ -288,7 +288,7 @@ def _cluster_engine(rubrics, cache_dir: Path, address: str, sandbox: str, image:
     except ClusterError as e:
         _fail(str(e))
     nodes = len([n for n in engine.ray.nodes() if n["Alive"]])
-    err.print(f"cluster: {nodes} node(s); {_sweep_line(engine.swept)}", highlight=False)
+    err.print(f"cluster: {nodes} node(s)" + (f"; {_sweep_line(engine.swept)}" if engine.swept else ""), highlight=False)
     return engine
 
 

@@ -359,3 +359,24 @@ def test_ctrl_c_cancels_every_task_and_leaves_no_container_on_any_node(cluster, 
     assert driver.returncode == 130, output
     assert "Interrupted" in output
     assert all(node_containers(client, n) == [] for n in nodes), output
+
+
+# ------------------------------------------------------------------ Ray is optional; clear errors
+
+def test_without_ray_cluster_says_how_to_install_it_and_plain_batch_never_imports_it(tmp_path):
+    klass = make_class(tmp_path / "class", 1, tmp_path / "log.jsonl", 0.0)
+    no_ray = ("import sys; sys.modules['ray'] = None; from grader.cli import app; "
+              "assert 'ray' not in [m.split('.')[0] for m in sys.modules if sys.modules[m] is not None]; app()")
+    done = subprocess.run([sys.executable, "-c", no_ray, "batch", str(klass), "--cluster", "auto"], cwd=PROJECT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "--cluster needs Ray" in done.stderr and 'pip install -e ".[cluster]"' in done.stderr
+
+
+def test_cluster_options_that_cannot_work_are_named(cluster, rubrics, cache_dir):
+    from grader.cluster import ClusterError
+
+    with pytest.raises(ClusterError, match="Ray chooses each job's GPU"):
+        engine(rubrics, cache_dir, cluster, gpus="0,1")
+    with pytest.raises(ClusterError, match="no Ray cluster answers at '127.0.0.1:1'"):
+        RayEngine(rubrics, cache_dir, ClusterOptions(address="127.0.0.1:1"))

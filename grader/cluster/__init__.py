@@ -9,7 +9,7 @@ only here and only when a cluster is asked for.
 
 from __future__ import annotations
 
-INSTALL_HINT = 'python3 -m pip install -e ".[cluster]"   (or: python3 -m pip install "ray>=2.40")'
+INSTALL_HINT = 'python3 -m pip install -e ".[cluster]"   (or: python3 -m pip install "ray==2.60.*")'
 
 
 class ClusterError(Exception):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,8 @@ def connect(address: str) -> bool:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray.is_initialized():
         return False
+    if address not in ("auto", "local"):
+        _check_reachable(address)
     try:
         ray.init(address=None if address == "local" else address, log_to_driver=False,
                  logging_level=logging.WARNING, configure_logging=False)
@@ -63,6 +66,18 @@ def connect(address: str) -> bool:
                            "`ray start --head` on this machine (then --cluster auto), or give its address as "
                            "--cluster HOST:6379") from None
     return True
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Ray retries an address that does not answer for minutes: fail in seconds instead."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(f"--cluster must be 'auto', 'local' or HOST:PORT (e.g. 10.0.0.1:6379), not {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise ClusterError(f"no Ray cluster answers at {address!r} ({e}). Start the head with `ray start --head` "
+                           "there, and check that the firewall lets this machine reach the port") from None
 
 
 def relative_files(job: Job) -> list[str]:
@@ -94,7 +109,11 @@ class RayEngine:
         self.rubrics, self.cache_dir, self.options = rubrics, Path(cache_dir), options
         self.owns_connection = connect(options.address)
         self.batch = uuid.uuid4().hex[:12]
-        self.sandbox = self._sandbox()
+        try:
+            self.sandbox = self._sandbox()
+        except ClusterError:
+            self.close()
+            raise
         # max_calls=0 keeps a worker for the next task (for GPU tasks Ray would start a fresh
         # process per task, about a second each)
         self.task = self.ray.remote(max_calls=0)(grade_task)
