@@ -36,6 +36,7 @@ else:
 
 from ray.cluster_utils import Cluster  # noqa: E402
 
+from grader.cluster.doctor import check_cluster  # noqa: E402
 from grader.cluster.engine import ClusterOptions, RayEngine  # noqa: E402
 from grader.cluster.sweep import sweep_cluster  # noqa: E402
 from grader.runners.docker import BATCH_LABEL, JOB_LABEL, NODE_LABEL, OWNER  # noqa: E402
@@ -287,8 +288,17 @@ def test_node_with_another_harness_refuses_its_jobs_naming_the_difference(cluste
         outcome = run_batch(class_jobs(klass, [PROGRAM], "20CSEL76", "quick"), rubrics, None, out, cache_dir,
                             progress=progress, similarity=False,
                             engine=engine(rubrics, cache_dir, cluster, gpus="none", pin_node=odd.node_id))
+        ray.init(address=cluster.address, log_to_driver=False)
+        findings = {f.topic: f for f in check_cluster("20CSEL76", None, cache_dir, "grader-sandbox:slim")}
     finally:
+        ray.shutdown()
         cluster.remove_node(odd)
+    # grader doctor --cluster names the odd node and what differs, and nothing on the others
+    assert findings["Ray authentication"].state == "problem"  # these test nodes run without a token
+    odd_finding = next(f for t, f in findings.items() if odd.node_id[:8] in t)
+    assert odd_finding.state == "problem" and "harness: node " in odd_finding.detail
+    for node in cluster.grading_nodes:
+        assert "harness" not in next(f for t, f in findings.items() if node.node_id[:8] in t).detail
     assert outcome.graded == 0 and len(outcome.internal_errors) == 2 and stored_rows(out) == []
     for problem in outcome.internal_errors:
         assert f"({odd.node_id[:8]}) refused" in problem
