@@ -27,6 +27,7 @@ import pytest
 from grader.batch import Progress, artifacts_dir, run_batch
 from grader.course import load_rubrics
 from grader.models import GradeResult, Status
+from grader.pipeline import grade_key
 from grader.submissions import class_jobs
 
 if os.environ.get("GRADER_REQUIRE_CLUSTER") == "1":
@@ -309,8 +310,9 @@ def test_node_with_another_harness_refuses_its_jobs_naming_the_difference(cluste
 
 # ------------------------------------------------------------------ the Docker sandbox on a cluster
 
-def node_containers(client, node_id: str) -> list:
-    return client.containers.list(all=True, filters={"label": f"{NODE_LABEL}={node_id}"})
+def node_containers(client, node_id: str) -> list[dict]:
+    """The node's job containers as the engine lists them (Id, State, Labels)."""
+    return client.api.containers(all=True, filters={"label": f"{NODE_LABEL}={node_id}"})
 
 
 def test_docker_sandbox_batch_on_the_cluster(cluster, client, image, rubrics, cache_dir, tmp_path):
@@ -342,7 +344,7 @@ def test_sweep_removes_each_nodes_containers_of_the_batch_and_of_dead_owners(clu
     try:
         reports = {r.node_id: r for r in sweep_cluster("b-cancelled")}
         assert reports[a].removed == 1 and reports[b].removed == 2
-        assert [c.id for c in node_containers(client, a)] == [running] and node_containers(client, b) == []
+        assert [c["Id"] for c in node_containers(client, a)] == [running] and node_containers(client, b) == []
     finally:
         ray.shutdown()
         for cid in cancelled + [running]:
@@ -359,11 +361,11 @@ def test_ctrl_c_cancels_every_task_and_leaves_no_container_on_any_node(cluster, 
     nodes = [n.node_id for n in cluster.grading_nodes]
 
     def running() -> list:
-        return [c for n in nodes for c in node_containers(client, n) if c.status == "running"]
+        return [c for n in nodes for c in node_containers(client, n) if c["State"] == "running"]
 
     wait_for(lambda: len(running()) == 4 or driver.poll() is not None, 180, "four job containers to run")
     assert driver.poll() is None, driver.stdout.read()
-    assert len({c.labels[NODE_LABEL] for c in running()}) == 2  # on both nodes
+    assert len({c["Labels"][NODE_LABEL] for c in running()}) == 2  # on both nodes
     driver.send_signal(signal.SIGINT)
     output, _ = driver.communicate(timeout=120)
     assert driver.returncode == 130, output
@@ -390,3 +392,24 @@ def test_cluster_options_that_cannot_work_are_named(cluster, rubrics, cache_dir)
         engine(rubrics, cache_dir, cluster, gpus="0,1")
     with pytest.raises(ClusterError, match="no Ray cluster answers at '127.0.0.1:1'"):
         RayEngine(rubrics, cache_dir, ClusterOptions(address="127.0.0.1:1"))
+
+
+def test_a_forced_cancel_leaves_the_container_and_the_sweep_removes_it(cluster, client, image, rubrics, cache_dir,
+                                                                       tmp_path):
+    klass = make_class(tmp_path / "class", 2, tmp_path / "log.jsonl", 300.0)
+    eng = engine(rubrics, cache_dir, cluster, sandbox="docker", image=image, gpus="none")
+    nodes = [n.node_id for n in cluster.grading_nodes]
+    try:
+        refs = [eng.submit(job, grade_key(job, rubrics, cache_dir), tmp_path / job.student)
+                for job in class_jobs(klass, [PROGRAM], "20CSEL76", "quick")]
+        wait_for(lambda: sum(c["State"] == "running" for n in nodes for c in node_containers(client, n)) == 2,
+                 120, "two job containers to run")
+        for ref in refs:
+            eng.ray.cancel(ref, force=True)  # kills the workers: the engine's containers live on
+        eng.ray.wait(refs, num_returns=2, timeout=30)
+        assert sum(len(node_containers(client, n)) for n in nodes) == 2
+        eng.cancel()
+        assert sum(r.removed for r in eng.swept) == 2
+        assert all(node_containers(client, n) == [] for n in nodes)
+    finally:
+        eng.close()
