@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,8 +142,6 @@ class RayEngine:
     @property
     def parallel(self) -> int:
         """Jobs kept submitted: twice the jobs the cluster can run at once (re-read every few s)."""
-        import time
-
         if time.monotonic() - self._slots_at > SLOTS_REFRESH_S:
             cpus = self.ray.cluster_resources().get("CPU", 0)
             self._slots, self._slots_at = max(2, 2 * int(cpus // self.options.cpus)), time.monotonic()
