@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import psutil
 import pytest
 
 from grader.batch import Progress, artifacts_dir, run_batch
@@ -411,5 +412,30 @@ def test_a_forced_cancel_leaves_the_container_and_the_sweep_removes_it(cluster, 
         eng.cancel()
         assert sum(r.removed for r in eng.swept) == 2
         assert all(node_containers(client, n) == [] for n in nodes)
+    finally:
+        eng.close()
+
+
+def test_a_forced_cancel_of_a_local_sandbox_job_ends_its_process(cluster, rubrics, cache_dir, tmp_path):
+    log = tmp_path / "log.jsonl"
+    klass = make_class(tmp_path / "class", 1, log, 300.0)
+    eng = engine(rubrics, cache_dir, cluster, gpus="none")
+
+    def job_processes() -> list:  # the probe processes whose submission is this test's program
+        found = []
+        for p in psutil.process_iter(["cmdline"]):
+            try:
+                if "grader.probe" in (p.info["cmdline"] or []) and str(log) in (Path(p.cwd()) / f"program{PROGRAM}.py").read_text():
+                    found.append(p)
+            except (psutil.Error, OSError):
+                continue
+        return found
+
+    try:
+        job = class_jobs(klass, [PROGRAM], "20CSEL76", "quick")[0]
+        ref = eng.submit(job, grade_key(job, rubrics, cache_dir), tmp_path / "artifacts")
+        wait_for(lambda: log_events(log) and job_processes(), 120, "the job to start")
+        eng.ray.cancel(ref, force=True)  # kills the worker; Ray ends the processes it started too
+        wait_for(lambda: not job_processes(), 20, "the job's process to end with its worker")
     finally:
         eng.close()
