@@ -85,7 +85,8 @@ class PoolEngine:
 
     def finished(self, handles: list[Future], timeout: float) -> list[tuple[Future, GradeResult | Exception]]:
         done, _ = wait(handles, timeout=timeout, return_when=FIRST_COMPLETED)
-        return [(f, f.exception() or f.result()) for f in done]
+        return [(f, f.result() if f.exception() is None or not isinstance(f.exception(), Exception)
+                 else f.exception()) for f in done]  # (anything but an Exception is raised here)
 
     def cancel(self) -> None:
         if self.on_interrupt:

@@ -79,8 +79,6 @@ def compare(driver: NodeReport, node: NodeReport) -> list[str]:
                 found.append(line)
     found += [f"data {name}: node {node.data.get(name)}, driver {value}"
               for name, value in driver.data.items() if node.data.get(name) != value]
-    if node.image != "current":
-        found.append(f"sandbox image: {node.image}")
     return found
 
 
@@ -118,8 +116,10 @@ def _node_finding(name: str, node: dict, driver: NodeReport, report: NodeReport)
     disk = ", ".join(f"{p} {gb:g} GB free" for p, gb in report.disk_free_gb.items())
     slots = f"{resources.get('CPU', 0):g} CPU, {resources.get('GPU', 0):g} GPU for Ray; {gpus}; {disk}"
     differ = compare(driver, report)
-    if differ:
-        return Finding(topic=name, state="problem", detail="differs from this machine: " + "; ".join(differ),
+    if differ or report.image != "current":
+        image = [] if report.image == "current" else [f"the sandbox image is {report.image} on the node"]
+        return Finding(topic=name, state="problem",
+                       detail="; ".join((["differs from this machine: " + "; ".join(differ)] if differ else []) + image),
                        fix="install the same grader version, build the same image (grader sandbox build), "
                            "copy the staged data with `rsync -a` (sizes and times must match)")
     low = [p for p, gb in report.disk_free_gb.items() if gb < LOW_DISK_GB]
