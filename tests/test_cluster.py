@@ -179,7 +179,7 @@ def overlaps(spans: list[tuple[float, float]]) -> int:
 
 def test_per_gpu_2_puts_two_jobs_on_each_gpu_id_never_three(cluster, rubrics, cache_dir, tmp_path):
     log = tmp_path / "log.jsonl"
-    klass = make_class(tmp_path / "class", 12, log, 2.0)
+    klass = make_class(tmp_path / "class", 12, log, 1.5)
     outcome = run_batch(class_jobs(klass, [PROGRAM], "20CSEL76", "quick"), rubrics, None, tmp_path / "out",
                         cache_dir, similarity=False,
                         engine=engine(rubrics, cache_dir, cluster, gpus="all", per_gpu=2, cpus=1))
