@@ -11,7 +11,7 @@ from __future__ import annotations
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Hashable, Protocol
 
 from grader.course import Rubrics
 from grader.gradebook import Gradebook
@@ -41,6 +41,7 @@ class Progress:
 
     def start(self, total: int, reused: int) -> None: ...
     def done(self, result: GradeResult, reused: bool = False) -> None: ...
+    def failed_job(self, job: Job, error: Exception) -> None: ...  # a grader fault: not stored, graded next run
     def stop(self) -> None: ...
 
 
@@ -48,19 +49,70 @@ def artifacts_dir(out: Path, key: str) -> Path:
     return out / ARTIFACTS / key
 
 
-def run_batch(jobs: list[Job], rubrics: Rubrics, runner: Runner, out: Path, cache_dir: Path,
+class Engine(Protocol):
+    """Where jobs run: a thread pool on this host (PoolEngine) or a cluster
+    (grader.cluster.engine.RayEngine). An engine grades and hands results back; the batch
+    stores them: it is the only writer of the gradebook."""
+
+    parallel: int  # how many jobs to keep submitted at once
+
+    def submit(self, job: Job, key: str, artifacts_to: Path) -> Hashable: ...
+
+    def finished(self, handles: list[Hashable], timeout: float) -> list[tuple[Hashable, GradeResult | Exception]]:
+        """The handles done within `timeout` seconds, each with its result or the grader's fault."""
+        ...
+
+    def cancel(self) -> None:
+        """Stops every job now (Ctrl-C); their partial results are not stored."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class PoolEngine:
+    """Jobs in a thread pool on this host, each through `grade` with the given runner."""
+
+    def __init__(self, rubrics: Rubrics, runner: Runner, cache_dir: Path, parallel: int = 2,
+                 on_interrupt: Callable[[], None] | None = None):
+        self.rubrics, self.runner, self.cache_dir = rubrics, runner, cache_dir
+        self.parallel = max(1, parallel)
+        self.on_interrupt = on_interrupt
+        self.pool = ThreadPoolExecutor(max_workers=self.parallel)
+
+    def submit(self, job: Job, key: str, artifacts_to: Path) -> Future:
+        return self.pool.submit(grade, job, self.rubrics, self.runner, self.cache_dir, artifacts_to, key=key,
+                                parallel_jobs=self.parallel)
+
+    def finished(self, handles: list[Future], timeout: float) -> list[tuple[Future, GradeResult | Exception]]:
+        done, _ = wait(handles, timeout=timeout, return_when=FIRST_COMPLETED)
+        return [(f, f.result() if f.exception() is None or not isinstance(f.exception(), Exception)
+                 else f.exception()) for f in done]  # (anything but an Exception is raised here)
+
+    def cancel(self) -> None:
+        if self.on_interrupt:
+            self.on_interrupt()  # stops the sandboxes
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def run_batch(jobs: list[Job], rubrics: Rubrics, runner: Runner | None, out: Path, cache_dir: Path,
               jobs_in_parallel: int = 2, progress: Progress | None = None,
               gradebook_path: Path | None = None,
-              on_interrupt: Callable[[], None] | None = None, similarity: bool = True) -> BatchOutcome:
+              on_interrupt: Callable[[], None] | None = None, similarity: bool = True,
+              engine: Engine | None = None) -> BatchOutcome:
     """Grade `jobs` into the gradebook (out/gradebook.sqlite unless given), then, with
     `similarity`, compare each program's submissions across the class, then rebuild every
-    report under `out`. A fault of the grader costs one job (named in `internal_errors`) or
-    the similarity report (`similarity_error`), never the batch."""
+    report under `out`. Jobs run on `engine`, by default a pool of `jobs_in_parallel`
+    threads using `runner`. A fault of the grader costs one job (named in
+    `internal_errors`) or the similarity report (`similarity_error`), never the batch."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     progress = progress or Progress()
     outcome = BatchOutcome()
     keyed = [(job, grade_key(job, rubrics, cache_dir)) for job in jobs]
+    engine = engine or PoolEngine(rubrics, runner, cache_dir, jobs_in_parallel, on_interrupt)
     with Gradebook(gradebook_path or out / "gradebook.sqlite") as book:
         known = book.known_keys([k for _, k in keyed])
         todo = [(j, k) for j, k in keyed if k not in known]
@@ -69,27 +121,19 @@ def run_batch(jobs: list[Job], rubrics: Rubrics, runner: Runner, out: Path, cach
         progress.start(len(keyed), outcome.reused)
         for r in results.values():
             progress.done(r, reused=True)
-
-        def work(job: Job, key: str) -> GradeResult:
-            return grade(job, rubrics, runner, cache_dir, artifacts_dir(out, key), key=key,
-                         parallel_jobs=jobs_in_parallel)
-
-        pool = ThreadPoolExecutor(max_workers=max(1, jobs_in_parallel))
-        pending: dict[Future, tuple[Job, str]] = {}
+        pending: dict[Hashable, tuple[Job, str]] = {}
         try:
             queue = list(todo)
             while queue or pending:
-                while queue and len(pending) < jobs_in_parallel:
+                while queue and len(pending) < engine.parallel:
                     job, key = queue.pop(0)
-                    pending[pool.submit(work, job, key)] = (job, key)
-                finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    job, key = pending.pop(fut)
-                    try:
-                        result = fut.result()
-                    except Exception as e:  # a fault of the grader, not the student: the batch goes on
+                    pending[engine.submit(job, key, artifacts_dir(out, key))] = (job, key)
+                for handle, result in engine.finished(list(pending), timeout=0.5):
+                    job, key = pending.pop(handle)
+                    if isinstance(result, Exception):  # a fault of the grader, not the student: the batch goes on
                         outcome.internal_errors.append(f"{job.student} program {job.program}: "
-                                                       f"{type(e).__name__}: {e}")
+                                                       f"{type(result).__name__}: {result}")
+                        progress.failed_job(job, result)
                         continue
                     book.put(result)  # committed before anything else happens
                     results[key] = result
@@ -97,12 +141,10 @@ def run_batch(jobs: list[Job], rubrics: Rubrics, runner: Runner, out: Path, cach
                     progress.done(result)
         except KeyboardInterrupt:
             outcome.interrupted = True
-            if on_interrupt:
-                on_interrupt()  # stops the sandboxes; their partial results are not stored
-            pool.shutdown(wait=True, cancel_futures=True)
+            engine.cancel()
             raise
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            engine.close()
             progress.stop()
     outcome.results = [results[k] for _, k in keyed if k in results]
     if similarity:

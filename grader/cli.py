@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from grader import batch as batch_mod
@@ -46,7 +47,7 @@ FullOpt = typer.Option(False, "--full", help="Run the program as written (all ep
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -144,18 +145,23 @@ class RichProgress(batch_mod.Progress):
         self.missing = 0
         self.bar = Progress(TextColumn("[bold]grading[/bold]"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[failed]} failed, {task.fields[missing]} missing"),
-                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err)
+                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                            TextColumn("[dim]{task.fields[last]}[/dim]"), console=err)
 
     def start(self, total: int, reused: int) -> None:
         self.bar.start()
-        self.task = self.bar.add_task("grading", total=total, failed=0, missing=0)
+        self.task = self.bar.add_task("grading", total=total, failed=0, missing=0, last="")
         if reused:
             err.print(f"{reused} result(s) already in the gradebook: not graded again")
 
     def done(self, result: GradeResult, reused: bool = False) -> None:
         self.missing += result.missing
         self.failed += result.status != Status.ok and not result.missing
-        self.bar.update(self.task, advance=1, failed=self.failed, missing=self.missing)
+        self.bar.update(self.task, advance=1, failed=self.failed, missing=self.missing,
+                        last="" if reused else ran_on(result))
+
+    def failed_job(self, job, error: Exception) -> None:
+        self.bar.update(self.task, advance=1, last=f"{job.student}: not graded ({type(error).__name__})")
 
     def stop(self) -> None:
         self.bar.stop()
@@ -177,6 +183,19 @@ class LineProgress(batch_mod.Progress):
         if not reused:
             err.print(f"[{self.count}/{self.total}] {job_line(result)}", highlight=False)
 
+    def failed_job(self, job, error: Exception) -> None:
+        self.count += 1
+        err.print(f"[{self.count}/{self.total}] {job.student} program {job.program}: not graded, "
+                  f"{type(error).__name__}: {str(error)[:200]}", highlight=False)
+
+
+def ran_on(result: GradeResult) -> str:
+    """'node grader-2 (3f9a1c2e), gpu 0' for a job a cluster ran; '' otherwise."""
+    run = result.run
+    if not run or not run.node:
+        return ""
+    return f"node {run.node}" + (f", {run.device}" if run.device.startswith("gpu") else "")
+
 
 def job_line(result: GradeResult) -> str:
     """'1GA20CS012 program 3: ok, writeup 5/5 execution 18/20, 41 s' (one finished job)."""
@@ -184,8 +203,9 @@ def job_line(result: GradeResult) -> str:
                      if result.marks.get(k) is not None)
     took = f", {result.run.wall_s:.0f} s" if result.run and result.run.wall_s else ""
     why = f" ({result.status_message[:100]})" if result.outcome not in ("ok", "missing") and result.status_message else ""
+    where = f" on {ran_on(result)}" if ran_on(result) else ""
     return (f"{result.student} program {result.program}: {result.outcome}{why}"
-            + (f", {marks}" if marks and not result.missing else "") + took)
+            + (f", {marks}" if marks and not result.missing else "") + took + where)
 
 
 @app.command("batch")
@@ -200,10 +220,19 @@ def batch_cmd(
     similarity: bool = typer.Option(True, "--similarity/--no-similarity", help="At the end, compare every pair of "
                                     "students' programs (the manual's code taken out) and flag similar pairs for "
                                     "review in the class report and on their mark sheets; marks never change."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="Grade on a Ray cluster: 'auto' (the cluster "
+                                          "`ray start` joined this machine to), HOST:PORT, or 'local' (a throw-away "
+                                          "one on this machine). Each job is one task on whichever node Ray picks; "
+                                          "this command stays the only writer of the gradebook. Needs the "
+                                          "'cluster' extra. --jobs does not apply: the cluster's slots decide."),
+    cpus_per_job: float = typer.Option(1.0, "--cpus-per-job", help="With --cluster: CPU cores each job asks Ray "
+                                       "for, and its container's CPU quota."),
 ) -> None:
-    """Grade a whole class (local sandbox, or one Docker container per job); resumes where an interrupted run stopped.
+    """Grade a whole class (local sandbox, or one Docker container per job, on this machine or a Ray cluster); resumes where an interrupted run stopped.
 
     Example: grader batch submissions/ --program 4 --jobs 2 --sandbox docker --gpus all
+
+    On several machines: grader batch submissions/ --cluster auto --sandbox docker --gpus all --per-gpu 2
     """
     rubrics = _rubrics(course, rubrics_dir, keras_flavour)
     try:
@@ -217,12 +246,19 @@ def batch_cmd(
         _fail(str(e))
     if not job_list:
         _fail(f"{folder}: nothing to grade for program(s) {programs}")
-    runner = make_runner(sandbox, image, gpus, per_gpu)
+    cache_dir = cache or default_cache_dir()
+    if cluster:
+        runner, engine = None, _cluster_engine(rubrics, cache_dir, cluster, sandbox, image, gpus, per_gpu,
+                                               cpus_per_job, rubrics_dir)
+    else:
+        runner, engine = make_runner(sandbox, image, gpus, per_gpu), None
     try:
-        outcome = batch_mod.run_batch(job_list, rubrics, runner, out_dir, cache or default_cache_dir(),
-                                      jobs_in_parallel=jobs, on_interrupt=runner.stop, similarity=similarity,
-                                      progress=RichProgress() if err.is_terminal else LineProgress())
+        outcome = batch_mod.run_batch(job_list, rubrics, runner, out_dir, cache_dir, jobs_in_parallel=jobs,
+                                      on_interrupt=runner.stop if runner else None, similarity=similarity,
+                                      progress=RichProgress() if err.is_terminal else LineProgress(), engine=engine)
     except KeyboardInterrupt:
+        if getattr(engine, "swept", None):
+            err.print(_sweep_line(engine.swept), highlight=False)
         err.print("\n[yellow]Interrupted.[/yellow] Finished results are in the gradebook; run the same "
                   "command again to grade the rest.")
         raise typer.Exit(130)
@@ -235,6 +271,32 @@ def batch_cmd(
         out.print(f"Program {report.program}: {len(report.flagged)} similar pair(s) flagged for review: "
                   f"{out_dir / 'similarity' / f'program{report.program}.html'}", highlight=False)
     out.print(f"Class summary: {outcome.index}\nMarks: {outcome.csv}\nCourse report (CIE/SEE): {outcome.course_report}")
+
+
+def _cluster_engine(rubrics, cache_dir: Path, address: str, sandbox: str, image: Optional[str], gpus: str,
+                    per_gpu: int, cpus: float, rubrics_dir: Optional[Path]):
+    """The Ray engine for --cluster, or a clear error (Ray missing, no cluster, bad options)."""
+    from grader.cluster import ClusterError
+
+    if sandbox not in ("local", "docker"):
+        _fail(f"--sandbox must be 'local' or 'docker', not {sandbox!r}")
+    try:
+        from grader.cluster.engine import ClusterOptions, RayEngine
+
+        engine = RayEngine(rubrics, cache_dir, ClusterOptions(address=address, sandbox=sandbox, image=image, gpus=gpus,
+                                                              per_gpu=per_gpu, cpus=cpus, rubrics_dir=rubrics_dir))
+    except ClusterError as e:
+        _fail(str(e))
+    nodes = len([n for n in engine.ray.nodes() if n["Alive"]])
+    err.print(f"cluster: {nodes} node(s)" + (f"; {_sweep_line(engine.swept)}" if engine.swept else ""), highlight=False)
+    return engine
+
+
+def _sweep_line(reports) -> str:
+    removed = sum(r.removed for r in reports)
+    problems = [f"{r.node_id[:8]}: {r.problem or 'left ' + ', '.join(r.left)}" for r in reports if r.problem or r.left]
+    return (f"{removed} leftover job container(s) removed across {len(reports)} node(s)"
+            + (f" (not swept: {'; '.join(problems)})" if problems else ""))
 
 
 @rubric_app.command("validate")

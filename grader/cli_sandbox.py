@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from grader.console import err, out
 from grader.doctor import diagnose
@@ -23,7 +24,7 @@ PerGpuOpt = typer.Option(1, "--per-gpu", min=1, help="Docker sandbox: jobs shari
 
 
 def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(2)
 
 
@@ -79,8 +80,13 @@ def doctor(
     image: Optional[str] = ImageOpt,
     course: str = typer.Option("20CSEL76", "--course", help="Course whose Keras flavour to show."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Dataset cache (default $GRADER_CACHE or ~/.cache/grader)."),
+    cluster: bool = typer.Option(False, "--cluster", help="Also check every node of the Ray cluster against this "
+                                 "machine: Python, grader, harness, rubrics, image, staged data; GPUs and disk; "
+                                 "and whether Ray's token authentication is on."),
+    address: str = typer.Option("auto", "--address", help="With --cluster: the cluster to check ('auto' or HOST:PORT)."),
+    rubrics_dir: Optional[Path] = typer.Option(None, "--rubrics", help="With --cluster: the rubric folder the batch will use."),
 ) -> None:
-    """Is this machine ready to grade? The engine, the image, GPUs, staged data, the course's Keras."""
+    """Is this machine ready to grade? The engine, the image, GPUs, staged data, the course's Keras; with --cluster, every node."""
     from grader.course import RubricError, load_rubrics
     from grader.data import default_cache_dir
 
@@ -89,6 +95,8 @@ def doctor(
     except RubricError as e:
         _fail(str(e))
     findings = diagnose(cache or default_cache_dir(), image or IMAGES["full"], flavour, course)
+    if cluster:
+        findings += _cluster_findings(course, rubrics_dir, cache or default_cache_dir(), image or IMAGES["full"], address)
     for f in findings:
         out.print(f" {MARKS[f.state]} [bold]{f.topic}[/bold]: {f.detail}", highlight=False)
         if f.fix and f.state != "ok":
@@ -96,3 +104,17 @@ def doctor(
     problems = sum(f.state == "problem" for f in findings)
     out.print(f"\n{problems} problem(s)" if problems else "\nReady to grade.")
     raise typer.Exit(1 if problems else 0)
+
+
+def _cluster_findings(course: str, rubrics_dir: Optional[Path], cache: Path, image: str, address: str):
+    """Every node's findings (grader.cluster.doctor), or a clear error without Ray or a cluster."""
+    from grader.cluster import ClusterError
+
+    try:
+        from grader.cluster.doctor import check_cluster
+        from grader.cluster.engine import connect
+
+        connect(address)
+    except ClusterError as e:
+        _fail(str(e))
+    return check_cluster(course, rubrics_dir, cache, image)

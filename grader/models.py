@@ -144,6 +144,7 @@ class RunRecord(BaseModel):
     protections: dict[str, str] = Field(default_factory=dict)  # protection -> how / "off: why"
     sandbox: str = "local"
     device: str = "cpu"
+    node: str | None = None  # on a cluster: the node that ran the job ('host (node id)')
     trusted: list[TrustedMeasurement] = Field(default_factory=list)  # re-measured in a clean sandbox
     data_source: str | None = None  # real | standin, as the host's cache says (not the program's trace)
     export_dir: str | None = Field(default=None, exclude=True)  # host copy of the exported models, transient

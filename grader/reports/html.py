@@ -338,6 +338,7 @@ def _run(result: GradeResult) -> dict[str, Any] | None:
         "memory": "" if run.peak_memory_mb is None else f"{run.peak_memory_mb:,.0f} MB",
         "sandbox": run.sandbox,
         "device": run.device,
+        "node": run.node,
         "protections": [
             {"name": _humanize(name), "how": how, "off": how.strip().lower().startswith("off")}
             for name, how in run.protections.items()

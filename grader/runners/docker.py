@@ -39,6 +39,8 @@ from grader.runners.base import (CLEAN_TIMEOUT_S, CappedStream, RunPlan, copy_su
 from grader.sandbox_image import HASH_LABEL, IMAGES, SANDBOX_UID, SandboxError, definition_hash, engine
 
 JOB_LABEL = "org.grader.job"  # every job container carries it; the value names its owner
+NODE_LABEL = "org.grader.node"  # on a cluster: the node whose task started the container (for its sweep)
+BATCH_LABEL = "org.grader.batch"  # on a cluster: the batch the container's job belongs to
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{int(psutil.Process().create_time())}"
 POLL_S = 0.2
 ENGINE_ANSWER_S = 20  # the longest any one engine call may take before the engine counts as hung
@@ -74,8 +76,9 @@ def parse_gpus(value: str) -> list[str] | None:
 
 
 def container_spec(plan: RunPlan, image: str, work: Path, user: str, cpus: float,
-                   gpu: GpuShare | None) -> dict[str, Any]:
-    """The keyword arguments of `containers.create` for one job: every limit in one place."""
+                   gpu: GpuShare | None, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """The keyword arguments of `containers.create` for one job: every limit in one place.
+    `labels` are added to the owner's label (a cluster node labels its node and batch)."""
     from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
     env = job_env(plan, "/job/home", "/opt/grader") | {"USER": "student", "LOGNAME": "student"}
@@ -97,7 +100,7 @@ def container_spec(plan: RunPlan, image: str, work: Path, user: str, cpus: float
     tmpfs_opts = f"rw,exec,nosuid,nodev,uid={user.split(':')[0]},gid={user.split(':')[1]},mode=0700"
     return dict(
         image=image, command=["sh", "-c", entry, str(deadline)], user=user, working_dir="/job/submission",
-        environment=env, labels={JOB_LABEL: OWNER}, hostname="sandbox", init=True,
+        environment=env, labels={**(labels or {}), JOB_LABEL: OWNER}, hostname="sandbox", init=True,
         network_mode="none", ipc_mode="private",
         mem_limit=f"{plan.memory_mb}m", memswap_limit=f"{plan.memory_mb}m", oom_kill_disable=False,
         nano_cpus=int(cpus * 1e9), pids_limit=plan.max_processes * TASKS_PER_PROCESS,
@@ -278,6 +281,7 @@ class DockerRunner:
         self.stopping = threading.Event()
         self.kill_answer_s = ENGINE_ANSWER_S  # how long a kill may go unanswered before the host kills
         self.live: dict[str, int] = {}  # container id -> host pid of its init (for the second watchdog)
+        self.labels: dict[str, str] = {}  # added to every job container's labels (see container_spec)
         self.user = f"{SANDBOX_UID}:{SANDBOX_UID}" if os.geteuid() == 0 else f"{os.geteuid()}:{os.getegid()}"
         self._check_image()
         self.sweep()
@@ -381,7 +385,8 @@ class DockerRunner:
     def _run_in(self, work: Path, job: Job, plan: RunPlan, artifacts_to: Path, gpu: GpuShare | None) -> RunRecord:
         self._prepare(work, job, plan)
         cpus = float(self.cpus or plan.cpu_threads or os.cpu_count() or 1)
-        container = self.client.containers.create(**container_spec(plan, self.image, work, self.user, cpus, gpu))
+        container = self.client.containers.create(**container_spec(plan, self.image, work, self.user, cpus, gpu,
+                                                                    self.labels))
         self.live[container.id] = 0
         try:
             return self._supervise(container.id, plan, work, artifacts_to, cpus, gpu)
@@ -438,7 +443,7 @@ class DockerRunner:
                     os.chown(path, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
             limits = plan.model_copy(update={"timeout_s": min(plan.timeout_s, CLEAN_TIMEOUT_S)})
             cpus = float(self.cpus or plan.cpu_threads or os.cpu_count() or 1)
-            spec = container_spec(limits, self.image, work, self.user, cpus, None)
+            spec = container_spec(limits, self.image, work, self.user, cpus, None, self.labels)
             spec["command"] = ["timeout", "-s", "KILL", str(int(limits.timeout_s + 60)), "python", "-m",
                                "grader.clean", "/clean/in/request.json", "/clean/out"]
             spec["working_dir"] = "/job/home"

@@ -195,7 +195,11 @@ class LocalRunner:
                  for n, s in streams.items()]
         for t in pumps:
             t.start()
-        killed, peak = self._watch(proc, plan, started, self.stopping)
+        try:
+            killed, peak = self._watch(proc, plan, started, self.stopping)
+        except BaseException:  # interrupted (a cancelled cluster task): the job ends with it
+            Tree(proc.pid).kill()
+            raise
         for t in pumps:
             t.join(timeout=10)
         wall = time.monotonic() - started
