@@ -114,7 +114,9 @@ def probe_session(tmp_path, program: str) -> dict:
     (tmp_path / "config.json").write_text(json.dumps(config))
     code = (f"from grader.probe import session\ns = session.start({str(tmp_path / 'config.json')!r})\n"
             + textwrap.dedent(program) + "\nsession.finish(s)\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")])))
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads((tmp_path / "trace.json").read_text())
 
