@@ -32,7 +32,7 @@ class BatchLoop:
         self.epochs_cap = epochs_cap
         self.pending: dict[str, list[float]] = {}
         self.samples = 0
-        self.kept: list[np.ndarray] = []
+        self.kept = FirstSamples()
         self.last: Any = None
         if samples_per_epoch is None:
             record["history_unit"] = f"{WINDOW} train_on_batch calls (no served training set to count epochs by)"
@@ -52,7 +52,7 @@ class BatchLoop:
         self.last = result = train()
         self.record["steps"] += 1
         self.samples += n or 0
-        self.keep(x)
+        self.kept.add(x)
         for name, value in self.named(result if losses is None else losses).items():
             self.pending.setdefault(name, []).append(value)
         ended = (self.samples >= self.samples_per_epoch * (self.record["epochs_run"] + 1)
@@ -90,16 +90,27 @@ class BatchLoop:
                 continue
         return out
 
-    def keep(self, x: Any) -> None:
-        if not hasattr(x, "shape") or sum(len(k) for k in self.kept) >= KEPT_SAMPLES:
-            return
-        try:
-            self.kept.append(np.asarray(x)[: KEPT_SAMPLES])
-        except Exception:  # inputs the probe cannot read as an array
-            return
-
     def inputs(self) -> np.ndarray | None:
         """The first samples trained on, for reading the program's scaling."""
-        if not self.kept or len({k.shape[1:] for k in self.kept}) != 1:
+        return self.kept.joined()
+
+
+class FirstSamples:
+    """The first KEPT_SAMPLES model inputs seen, batch by batch (a loop's own batches)."""
+
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray] = []
+
+    def add(self, x: Any) -> None:
+        if not hasattr(x, "shape") or sum(len(k) for k in self.parts) >= KEPT_SAMPLES:
+            return
+        try:
+            self.parts.append(np.asarray(x)[:KEPT_SAMPLES])
+        except Exception:  # inputs the probe cannot read as an array (a traced step's symbolic tensor)
+            return
+
+    def joined(self) -> np.ndarray | None:
+        """The samples as one array, None when there are none or their shapes differ."""
+        if not self.parts or len({k.shape[1:] for k in self.parts}) != 1:
             return None
-        return np.concatenate(self.kept)[:KEPT_SAMPLES]
+        return np.concatenate(self.parts)[:KEPT_SAMPLES]

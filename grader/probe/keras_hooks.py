@@ -61,8 +61,9 @@ class KerasProbe:
         self.tape_loops.finish()
         for mid, loop in self.batch_loops.items():
             loop.finish()
-            if loop.inputs() is not None:
-                self.fit_inputs[mid] = loop.inputs()
+            inputs = loop.inputs()
+            if inputs is not None:
+                self.fit_inputs[mid] = inputs
         self.inputs_from_datasets()
         result = measure(self)
         chat = "chat" in ((session.CURRENT.config.get("probe") if session.CURRENT else None) or {})
@@ -198,9 +199,6 @@ class KerasProbe:
             self.originals[(model_cls, method)] = original
             setattr(model_cls, method, wrapper(original))
 
-    def keras_modules(self) -> list[Any]:
-        return self.modules
-
     def original(self, model: Any, method: str):
         for (cls, name), fn in self.originals.items():
             if name == method and isinstance(model, cls):
@@ -324,10 +322,7 @@ class KerasProbe:
             x = bound.get("x")
             result, ended = loop.step(lambda: original(model, *args, **kwargs), len(x) if hasattr(x, "__len__") else 0, x)
             probe.phase = "running the program"
-            if ended or loop.record["steps"] == 1:
-                inputs = loop.inputs()
-                if inputs is not None:
-                    probe.fit_inputs[loop.record["model"]] = inputs
+            if ended or loop.record["steps"] == 1:  # the scaling is read from the loop's samples in measure()
                 if loop.record["steps"] == 1:
                     probe.describe(model)
                 probe.trace.save()

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.probe.keras_batches import KEPT_SAMPLES, BatchLoop
+from grader.probe.keras_batches import BatchLoop, FirstSamples
 
 OPTIMIZER_MODULES = ("{}.optimizers", "{}.optimizers.legacy")  # every optimizer class there inherits the patched ones
 LOSS_UNOBSERVED = "a training step compiled with tf.function: its losses cannot be observed"
@@ -32,7 +32,7 @@ class TapeLoops:
         self.loss: Any = None  # the last loss a Keras loss object returned outside fit
         self.loss_object: Any = None  # and that object (its name is the loop's loss)
         self.batch: int | None = None  # samples in the model's last training call
-        self.inputs: dict[int, list[np.ndarray]] = {}  # id(model) -> first training inputs seen
+        self.inputs: dict[int, FirstSamples] = {}  # id(model) -> first training inputs seen
         self.local = threading.local()
 
     def install(self, packages: tuple[str, ...]) -> None:
@@ -131,7 +131,7 @@ class TapeLoops:
         """The model (known to the probe, else any Keras model alive) holding most of the variables."""
         wanted = {id(v) for v in variables}
         candidates = list(self.probe.models.values())
-        bases = tuple(m.Model for m in self.probe.keras_modules())
+        bases = tuple(m.Model for m in self.probe.modules)
         if not any(wanted & {id(v) for v in getattr(m, "trainable_variables", [])} for m in candidates):
             candidates = [o for o in gc.get_objects() if isinstance(o, bases)]
         inner = {id(getattr(m, "_functional", None)) for m in candidates}  # a Sequential's own graph
@@ -144,12 +144,7 @@ class TapeLoops:
         """A call of the model with training=True outside fit: its batch size, and its first
         inputs (for the program's scaling)."""
         self.batch = int(x.shape[0]) if getattr(x, "shape", None) is not None and x.shape[0] is not None else None
-        kept = self.inputs.setdefault(id(model), [])
-        if sum(len(k) for k in kept) < KEPT_SAMPLES:
-            try:
-                kept.append(np.asarray(x)[:KEPT_SAMPLES])
-            except Exception:  # a symbolic tensor (a traced step)
-                pass
+        self.inputs.setdefault(id(model), FirstSamples()).add(x)
 
     def finish(self) -> None:
         """After the program: steps a traced step took (the optimizer's counter), losses closed."""
@@ -167,5 +162,6 @@ class TapeLoops:
             loop.finish()
         for mid, model in self.probe.models.items():
             kept = self.inputs.get(id(model))
-            if kept and mid not in self.probe.fit_inputs and len({k.shape[1:] for k in kept}) == 1:
-                self.probe.fit_inputs[mid] = np.concatenate(kept)[:KEPT_SAMPLES]
+            x = kept.joined() if kept and mid not in self.probe.fit_inputs else None
+            if x is not None:
+                self.probe.fit_inputs[mid] = x
