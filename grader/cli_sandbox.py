@@ -53,7 +53,9 @@ def build_cmd(
     wheelhouse: Optional[Path] = typer.Option(None, "--wheelhouse", help="Offline: install from the wheels in this "
                                               "folder instead of downloading them."),
     tag: Optional[str] = typer.Option(None, "--tag", help="Image name (default grader-sandbox:latest, "
-                                      "or grader-sandbox:slim with --slim)."),
+                                      "grader-sandbox:cpu with --cpu, grader-sandbox:slim with --slim)."),
+    cpu: bool = typer.Option(False, "--cpu", help="CPU builds of TensorFlow, PyTorch and scikit-learn (no "
+                             "torchvision, no tf-keras): a machine without a GPU, about 3 GB."),
     slim: bool = typer.Option(False, "--slim", help="No framework (NumPy, Matplotlib, Jupyter): for the "
                               "sandbox's own tests."),
     force: bool = typer.Option(False, "--force", help="Build even when the image is current."),
@@ -62,8 +64,10 @@ def build_cmd(
 
     Example: grader sandbox build --wheelhouse ~/wheels
     """
+    if cpu and slim:
+        _fail("--cpu and --slim name two different images: choose one")
     try:
-        result = build("slim" if slim else "full", base=base, wheelhouse=wheelhouse, tag=tag, force=force,
+        result = build("slim" if slim else "cpu" if cpu else "full", base=base, wheelhouse=wheelhouse, tag=tag, force=force,
                        log=lambda line: err.print(f"[dim]{line}[/dim]", highlight=False))
     except SandboxError as e:
         _fail(str(e))

@@ -34,7 +34,7 @@ def check_image(client, image: str) -> Finding:
     if client is None:
         return Finding(topic="Sandbox image", state="problem", detail=f"{image}: no engine to ask",
                        fix="start the Docker engine first")
-    flavour = "slim" if image == IMAGES["slim"] else "full"
+    flavour = next((f for f, name in IMAGES.items() if name == image), "full")
     state = image_state(client, image, flavour)
     if state == "current":
         size = client.images.get(image).attrs.get("Size", 0) / 2**30

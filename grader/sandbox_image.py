@@ -24,14 +24,16 @@ from grader.paths import PACKAGE_DIR, PROJECT_DIR
 
 SANDBOX_DIR = PROJECT_DIR / "sandbox"
 BASE_IMAGE = "grader-base:bookworm"
-IMAGES = {"full": "grader-sandbox:latest", "slim": "grader-sandbox:slim"}
+# full: the CUDA builds (faculty's GPU machines); cpu: CPU builds of TensorFlow, PyTorch and
+# scikit-learn, no torchvision or tf-keras (sandbox/requirements-cpu.txt says why); slim: no framework.
+IMAGES = {"full": "grader-sandbox:latest", "cpu": "grader-sandbox:cpu", "slim": "grader-sandbox:slim"}
 HASH_LABEL = "org.grader.sandbox.hash"
 SANDBOX_UID = 10001  # the image's non-root user
 DEBIAN_MIRROR = os.environ.get("GRADER_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-VERSION_PACKAGES = ("tensorflow", "keras", "tf-keras", "torch", "torchvision", "scikit-learn",
+VERSION_PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "tf-keras", "torch", "torchvision", "scikit-learn",
                     "opencv-python-headless", "numpy", "matplotlib", "nbclient", "ipykernel")
 
-Flavour = Literal["full", "slim"]
+Flavour = Literal["full", "cpu", "slim"]
 Log = Callable[[str], None]
 
 

@@ -33,7 +33,13 @@ def rubrics():
 
 
 @pytest.fixture()
-def grade_file(tmp_path, cache_dir, rubrics):
+def runner():
+    """The sandbox a test's jobs run in: the local one (tests/test_docker_trust.py overrides it)."""
+    return LocalRunner()
+
+
+@pytest.fixture()
+def grade_file(tmp_path, cache_dir, rubrics, runner):
     """grade_file(source_path_or_text, program, **limit_overrides) -> GradeResult."""
 
     def run(source, program: int = 3, name: str | None = None, rubrics=rubrics, mode="quick", **limits) -> GradeResult:
@@ -50,7 +56,7 @@ def grade_file(tmp_path, cache_dir, rubrics):
             target = rubrics.programs[program].limits if hasattr(rubrics.programs[program].limits, key) else quick
             setattr(target, key, value)
         job = single_job(entry, program, "20CSEL76", mode)
-        return grade(job, rubrics, LocalRunner(), cache_dir, tmp_path / "artifacts")
+        return grade(job, rubrics, runner, cache_dir, tmp_path / "artifacts")
 
     return run
 

@@ -122,6 +122,16 @@ def container_spec(plan: RunPlan, image: str, work: Path, user: str, cpus: float
     )
 
 
+def check_cache_readable(cache_dir: Path) -> None:
+    """The container's user (not the grader's) reads the data cache it is given read-only: a
+    grader running as root with a cache only root can enter would fail every job on its first
+    dataset. Raises SandboxError with the fix."""
+    if os.geteuid() == 0 and cache_dir.stat().st_mode & 0o005 != 0o005:
+        raise SandboxError(f"the data cache {cache_dir} is not readable by the sandbox's user (uid {SANDBOX_UID}), "
+                           f"so no job could load its data: `chmod a+rX {cache_dir}` (it holds datasets and "
+                           "pretrained weights only)")
+
+
 def precut_served_data(plan: RunPlan, folder: Path) -> None:
     """Quick mode on staged real images or reviews: the job's container sees only the subset it
     is served, in place of the staged file, so the test samples kept back for the trusted
@@ -368,6 +378,7 @@ class DockerRunner:
         for d in ("config", "out/artifacts"):
             (work / d).mkdir(parents=True)
         Path(plan.cache_dir).mkdir(parents=True, exist_ok=True)
+        check_cache_readable(Path(plan.cache_dir))
         if "torchvision" in plan.frameworks:  # the container sees the cache read-only
             from grader.probe.weights import prepare_standins
 
