@@ -7,7 +7,9 @@ The replies themselves can only be observed in the program's process (its respon
 the program's own code): the chat checks say so. The rows come from the program's process too
 (the probe exports the first ones it saw model.fit receive): a model can only score a low loss
 on rows it learned, so a program that swaps them for others does not make an untrained model
-look trained. A PyTorch chatbot is not yet exported: its checks rest on the program's process.
+look trained. A PyTorch chatbot travels as a torch.export program traced for the shape of the
+batches it was trained on: the clean sandbox reads its layers from the program's graph
+(grader/clean/training.py) and its untrained figure is a uniform guess's loss.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ def measure(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner: Any
             result: TrustedMeasurement) -> None:
     """Fills result.layers, and result.loss / loss_fresh (or loss_error) when the rows it was
     fitted on came with it; raises Refused when the layers cannot be read."""
+    if entry.get("kind") == "torch_pt2":
+        return measure_torch(entry, export_root, plan, runner, result)
     if entry.get("kind") != "keras_json":
         raise Refused("the chatbot's layers could not be written as Keras' JSON (a model of the program's own "
                       "classes), so they are not read outside the program")
@@ -49,6 +53,41 @@ def measure(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner: Any
             result.loss_error = str(e)
             return
         result.loss, result.loss_fresh = round(float(losses[0]), 4), round(float(losses[1]), 4)
+
+
+def measure_torch(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner: Any,
+                  result: TrustedMeasurement) -> None:
+    """A PyTorch chatbot: its layers and both losses from one clean run; Refused without them
+    (the layers come from the same run, so a loss that fails leaves nothing trusted)."""
+    with tempfile.TemporaryDirectory(prefix="grader-clean-") as tmp:
+        request, out = checked_request(entry, export_root, Path(tmp))
+        if not (request / "fit.npz").exists():
+            raise Refused("the chatbot was exported without the rows it was trained on")
+        run_clean(request, out, plan, runner, {"kind": "torch_pt2", "preprocess": {}, "inputs": [], "training": True})
+        result.layers = graph_layers(out / "layers.json")
+        losses = array(out / "training.npy", np.float64)
+    if losses.shape != (2,) or not np.isfinite(losses).all():
+        raise Refused("the clean sandbox could not compute the chatbot's loss")
+    result.loss, result.loss_fresh = round(float(losses[0]), 4), round(float(losses[1]), 4)
+
+
+LAYER_TYPES = {"Embedding", "LSTM", "GRU", "RNN", "Bidirectional", "Linear"}
+MAX_LAYERS = 200
+
+
+def graph_layers(path: Path) -> list[dict[str, Any]]:
+    """The clean sandbox's layers.json, checked to be what grader/clean/training.graph_layers
+    writes: a list of {"type", "wraps"?, "config": {"units"?: int}}; Refused otherwise."""
+    if not path.is_file() or path.is_symlink() or path.stat().st_size > 100_000:
+        raise Refused("the clean sandbox wrote no layers")
+    layers = json.loads(path.read_text())
+    ok = isinstance(layers, list) and len(layers) <= MAX_LAYERS and all(
+        isinstance(l, dict) and set(l) <= {"type", "wraps", "config"} and l.get("type") in LAYER_TYPES
+        and l.get("wraps", "LSTM") in LAYER_TYPES and isinstance(l.get("config"), dict)
+        and set(l["config"]) <= {"units"} and all(type(v) is int for v in l["config"].values()) for l in layers)
+    if not ok:
+        raise Refused("the clean sandbox's layers are not in the expected form")
+    return layers
 
 
 def json_layers(config: dict[str, Any]) -> list[dict[str, Any]]:

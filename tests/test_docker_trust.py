@@ -29,6 +29,7 @@ from test_trust import (  # noqa: E402,F401
     test_measurement_replaced_from_sys_modules,
     test_planted_pickle_is_never_loaded,
     test_predict_overridden_to_answer_from_the_labels,
+    test_pytorch_chatbot_whose_record_claims_a_bidirectional_lstm_and_training,
     test_pytorch_lstm_whose_measurement_is_rewritten_earns_no_more,
     test_trace_rewritten_through_gc,
     test_training_on_the_test_set_is_named,

@@ -530,3 +530,86 @@ for obj in gc.get_objects():
     assert not structure.passed and "no bidirectional LSTM" in structure.message, structure.message
     assert not trained.passed and "no lower than a fresh model's" in trained.message, trained.message
     assert result.marks["execution"] <= 9 and any("fresh model" in f for f in result.flags), result.flags
+
+
+TORCH_CHATBOT = """
+import random
+import torch
+from torch import nn
+intents = {"greeting": (["hi there", "hello", "good morning", "hey"], ["Hello!", "Hi, how can I help?"]),
+           "goodbye": (["bye", "see you later", "goodbye now"], ["Goodbye!", "See you soon."]),
+           "thanks": (["thanks a lot", "thank you", "that helps"], ["You're welcome.", "Any time."])}
+tags = list(intents)
+vocab = {w: i + 1 for i, w in enumerate(sorted({w for pats, _ in intents.values() for p in pats for w in p.split()}))}
+def encode(s):
+    ids = [vocab.get(w, 0) for w in s.lower().split()][:3]
+    return ids + [0] * (3 - len(ids))
+class IntentNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(len(vocab) + 1, 16)
+        self.lstm = nn.LSTM(16, 16, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(32, len(tags))
+    def forward(self, x):
+        h, _ = self.lstm(self.emb(x))
+        return self.out(h[:, -1])
+net = IntentNet()
+opt = torch.optim.Adam(net.parameters(), lr=0.02)
+x = torch.tensor([encode(p) for t, (pats, _) in intents.items() for p in pats])
+y = torch.tensor([tags.index(t) for t, (pats, _) in intents.items() for p in pats])
+loss_fn = nn.CrossEntropyLoss()
+for epoch in range(150):
+    opt.zero_grad()
+    loss_fn(net(x), y).backward()
+    opt.step()
+def reply(text):
+    with torch.no_grad():
+        return random.choice(intents[tags[net(torch.tensor([encode(text)])).argmax().item()]][1])
+while True:
+    line = input("You: ")
+    if line.strip().lower() == "quit":
+        break
+    print("Bot:", reply(line))
+"""
+
+
+def test_pytorch_chatbot_layers_and_training_are_read_from_its_exported_graph(grade_file):
+    """A PyTorch chatbot travels as a torch.export program traced for its training batches'
+    shape: its layers come from the program's graph, its training from its loss on those rows."""
+    result = grade_file(TORCH_CHATBOT, 7)
+    t = next(t for t in result.run.trusted if t.part == "chatbot")
+    assert t.error is None and t.kind == "torch_pt2", t
+    assert [layer["type"] for layer in t.layers] == ["Embedding", "Bidirectional", "Linear"], t.layers
+    assert t.layers[1] == {"type": "Bidirectional", "wraps": "LSTM", "config": {"units": 16}}
+    assert t.loss < 0.8 * t.loss_fresh and abs(t.loss_fresh - np.log(3)) < 1e-3
+    structure, trained = check(result, "model.structure"), check(result, "model.trained")
+    assert structure.passed and "exported program's graph" in structure.evidence["source"], structure.message
+    assert trained.passed, trained.message
+
+
+TORCH_CHATBOT_FORGED = TORCH_CHATBOT.replace("bidirectional=True", "bidirectional=False").replace(
+    "nn.Linear(32,", "nn.Linear(16,").replace("lr=0.02", "lr=0.0") + """
+import gc
+for obj in gc.get_objects():
+    if type(obj).__name__ == "Trace":
+        original = type(obj).save
+        def save(self, original=original):
+            for m in self.data["models"]:
+                for layer in m.get("layers", []):
+                    if layer.get("type") == "LSTM":
+                        layer.update(type="Bidirectional", wraps="LSTM")
+            original(self)
+        type(obj).save = save
+        break
+"""
+
+
+def test_pytorch_chatbot_whose_record_claims_a_bidirectional_lstm_and_training(grade_file):
+    """A one-way LSTM that never learns (learning rate 0), described through gc as
+    Bidirectional(LSTM): the exported graph and its loss outside the process tell."""
+    result = grade_file(TORCH_CHATBOT_FORGED, 7)
+    structure, trained = check(result, "model.structure"), check(result, "model.trained")
+    assert any(layer.get("type") == "Bidirectional" for layer in result.run.trace["models"][0]["layers"])
+    assert not structure.passed and "no bidirectional LSTM" in structure.message, structure.message
+    assert not trained.passed and "no lower than a uniform guess's" in trained.message, trained.message
+    assert result.marks["execution"] <= 9 and any("uniform guess" in f for f in result.flags), result.flags

@@ -1,10 +1,15 @@
 """The clean sandbox's training figure for a model fitted on the program's own arrays (Program
-7's chatbot): its loss on the rows it was fitted on, against the loss of the same architecture
-freshly initialised. A model that learned from those rows scores far lower than a fresh one.
+7's chatbot): its loss on the rows it was fitted on, against the loss of an untrained model. A
+model that learned from those rows scores far lower than an untrained one.
 
-Beside REQUEST.json: model.json and model.weights.h5 (checked by the host) and fit.npz (x, y:
-the first rows the program fitted on, as the probe exported them; loaded without pickle).
-Writes OUT_DIR/training.npy: float64 [loss of the exported model, loss of a fresh one].
+Keras: model.json and model.weights.h5 beside REQUEST.json (checked by the host); the untrained
+model is the same architecture freshly initialised. PyTorch: model.pt2, a torch.export program
+traced for one batch shape; its layers are read from the program's graph (the aten operators
+of embeddings, recurrent and linear layers) into layers.json, and the untrained figure is the
+loss of a uniform guess over its outputs, ln(K), which a freshly initialised network scores
+about (its logits are small). Both with fit.npz (x, y: the first rows the program fitted on,
+as the probe exported them; loaded without pickle). Writes OUT_DIR/training.npy: float64 [loss
+of the exported model, loss of an untrained one].
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ def cross_entropy(p: np.ndarray, y: np.ndarray) -> float:
 
 
 def losses(folder: Path, request: dict[str, Any]) -> np.ndarray:
-    """[exported, fresh] losses on fit.npz."""
+    """[exported, fresh] losses of a Keras model on fit.npz."""
     if request.get("flavour") == "legacy":
         import tf_keras as keras
     else:
@@ -52,6 +57,51 @@ def losses(folder: Path, request: dict[str, Any]) -> np.ndarray:
     return np.array([cross_entropy(np.asarray(m.predict(x, batch_size=256, verbose=0)), y) for m in (model, fresh)])
 
 
+# aten operators of a torch.export graph, as the probe names the layers they come from
+RECURRENT_OPS = {"aten.lstm.input": "LSTM", "aten.gru.input": "GRU", "aten.rnn_tanh.input": "RNN",
+                 "aten.rnn_relu.input": "RNN"}
+
+
+def graph_layers(program: Any) -> list[dict[str, Any]]:
+    """Embedding, recurrent (Bidirectional(...) when bidirectional) and Linear layers in graph
+    order, in the probe's words: {"type", "wraps"?, "config": {"units"?}}."""
+    layers = []
+    for node in program.graph.nodes:
+        op = str(node.target) if node.op == "call_function" else ""
+        if op == "aten.embedding.default":
+            layers.append({"type": "Embedding", "config": {}})
+        elif op in RECURRENT_OPS:
+            hx = node.args[1][0] if isinstance(node.args[1], (list, tuple)) else node.args[1]
+            layer = {"type": RECURRENT_OPS[op], "config": {"units": int(hx.meta["val"].shape[-1])}}
+            if node.args[7] is True:  # (input, hx, params, has_biases, num_layers, dropout, train, bidirectional, …)
+                layer = {"type": "Bidirectional", "wraps": layer["type"], "config": layer["config"]}
+            layers.append(layer)
+        elif op == "aten.linear.default":
+            layers.append({"type": "Linear", "config": {"units": int(node.args[1].meta["val"].shape[0])}})
+    return layers
+
+
+def torch_losses(folder: Path, out_dir: Path) -> np.ndarray:
+    """[exported, uniform guess] losses of a torch.export program on fit.npz; writes layers.json."""
+    import json
+
+    import torch
+
+    from grader.clean.__main__ import torch_pt2
+
+    program = torch.export.load(str(folder / "model.pt2"))
+    (out_dir / "layers.json").write_text(json.dumps(graph_layers(program)))
+    with np.load(folder / "fit.npz", allow_pickle=False) as data:
+        x, y = data["x"], data["y"]
+    p = torch_pt2(folder, {})(x)  # batches of the traced size, the last padded and cut back
+    classes = p.shape[-1]
+    p = p.reshape(-1, classes)
+    if p.shape[0] != y.size:
+        raise ValueError(f"{p.shape[0]} outputs for {y.size} targets")
+    return np.array([cross_entropy(p, y.reshape(-1)), float(np.log(classes))])
+
+
 def remeasure(folder: Path, request: dict[str, Any], out_dir: Path) -> int:
-    np.save(out_dir / "training.npy", losses(folder, request), allow_pickle=False)
+    figures = torch_losses(folder, out_dir) if request["kind"] == "torch_pt2" else losses(folder, request)
+    np.save(out_dir / "training.npy", figures, allow_pickle=False)
     return 0

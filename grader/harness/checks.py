@@ -195,19 +195,22 @@ def trained(ctx: Context, params: dict) -> Outcome:
 def chatbot_trained(t: Any, why: str | None, fit: dict[str, Any]) -> Outcome:
     """A chatbot's training judged outside the program: its loss on the rows it was fitted on
     against a fresh model's (the epochs the process recorded are evidence only)."""
-    said = f"{fit.get('epochs_run')} epoch(s) recorded in the program's process"
+    done = f"{fit['epochs_run']} epoch(s)" if fit.get("epochs_run") else f"{fit.get('steps')} optimizer steps"
+    said = f"{done} recorded in the program's process"
     if t is None or t.loss_error:
         return trust.not_exported(said, why or t.loss_error)
     if t.loss is None:
         return Outcome(True, f"{said} (it was not fitted on arrays, so its loss was not measured outside it)",
                        evidence={"source": "the program's own process (evidence only)"})
-    evidence = {"loss on its training rows": t.loss, "a fresh model's": t.loss_fresh,
+    # Keras: the same architecture freshly initialised; PyTorch: a uniform guess, ln(classes)
+    fresh = "a uniform guess's" if t.framework == "torch" else "a fresh model's"
+    evidence = {"loss on its training rows": t.loss, fresh: t.loss_fresh,
                 "source": "clean sandbox: the exported model on the rows it was fitted on"}
     if t.loss <= trust.TRAINED_RATIO * t.loss_fresh:
         return Outcome(True, f"{said}; outside it the model's loss on its training rows is {t.loss:.3f}, "
-                             f"a fresh model's {t.loss_fresh:.3f}", evidence=evidence)
+                             f"{fresh} {t.loss_fresh:.3f}", evidence=evidence)
     problem = (f"{said}, but outside it the model's loss on its training rows is {t.loss:.3f}, no lower than "
-               f"a fresh model's {t.loss_fresh:.3f}")
+               f"{fresh} {t.loss_fresh:.3f}")
     return Outcome(False, problem, evidence=evidence, flag=problem,
                    hint="train the model on the encoded lines (model.fit) and keep the trained model")
 
@@ -280,7 +283,9 @@ def structure(ctx: Context, params: dict) -> Outcome:
     score = (total - len(problems)) / total if total else 1.0
     evidence = {"layers": " → ".join(labels), "params": model.get("params"), **found}
     if t is not None:
-        evidence["source"] = "host: the layers of the exported Keras architecture (JSON), not the program's record"
+        evidence["source"] = ("clean sandbox: the layers of the exported program's graph, not the program's record"
+                              if t.framework == "torch" else
+                              "host: the layers of the exported Keras architecture (JSON), not the program's record")
     if problems:
         return Outcome(False, "; ".join(problems), score=score, evidence=evidence,
                        hint=params.get("hint", "a CNN for CIFAR-10 needs convolution and pooling layers "

@@ -112,8 +112,9 @@ BASIS = (
     (("accuracy.printed", "parts.printed"), "the program's printed output, against the re-measured figure"),
     (("chat.",), "the program's process: a chatbot's replies can only be observed there"),
     (("model.structure", "model.trained"),
-     "the program's process, except a Keras chatbot's (Program 7): its layers read on the host from the exported "
-     "architecture, its training from its loss in the clean sandbox"),
+     "the program's process, except a chatbot's (Program 7): its layers read from the exported model (Keras: its "
+     "architecture on the host; PyTorch: its graph in the clean sandbox), its training from its loss in the clean "
+     "sandbox"),
     (("vision.reference", "vision.pretrained", "vision.head"),
      "clean sandbox: a torchvision model exported and re-run on the host's reference images, its weights "
      "compared with the host's copy of the served file (a keras.applications model: the program's process, "

@@ -93,11 +93,11 @@ TRAINED_RATIO = 0.8  # a trained model's loss on its training rows, at most this
 
 
 def exported_chatbot(ctx: Context) -> tuple[Any, str | None]:
-    """(the trusted measurement of a Keras chatbot, None), or (None, why it is missing) for a
-    Keras chatbot that should have been exported; (None, None) for any other program (its
+    """(the trusted measurement of a chatbot, None), or (None, why it is missing) for a Keras
+    or PyTorch chatbot that should have been exported; (None, None) for any other program (its
     checks rest on the process as before)."""
     model = ctx.main_model or {}
-    if not (ctx.rubric.probe or {}).get("chat") or not model or model.get("framework", "keras") != "keras":
+    if not (ctx.rubric.probe or {}).get("chat") or not model or model.get("framework", "keras") not in ("keras", "torch"):
         return None, None
     found = [t for t in (ctx.run.trusted if ctx.run else []) if t.part == "chatbot"]
     if found and not found[-1].error:

@@ -58,6 +58,7 @@ CONFIG_KEYS = ("in_features", "out_features", "in_channels", "out_channels", "ke
                "padding", "input_size", "hidden_size", "num_layers", "bidirectional", "batch_first",
                "num_embeddings", "embedding_dim", "num_features", "p", "bias", "nonlinearity",
                "start_dim", "end_dim", "normalized_shape")
+CHAT_ROWS, CHAT_BATCHES = 512, 64  # a chatbot's training rows kept for its loss outside the process
 EVAL_ELEMENTS_CAP = 20_000_000  # token ids kept from evaluation batches (memory bound)
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -119,6 +120,10 @@ class TorchProbe:
         self.watch_eval = True  # off while the probe itself predicts
         self.last_loss_fn: str | None = None  # grad_fn of the last loss backpropagated
         self.torchvision_served = False  # its datasets are served once the program imports torchvision
+        # A chatbot (the rubric's probe has a `chat` step): the integer batches it is trained on,
+        # each with the targets its loss was given, for its loss outside the process.
+        self.chat_rows: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self.chat_pending: tuple[int, Any] | None = None  # (model id, batch) awaiting its targets
 
     # ------------------------------------------------------------ installation
 
@@ -146,6 +151,9 @@ class TorchProbe:
         self._wrap(DataLoader, "__iter__", self._loader_iter)
         self._wrap(_BaseDataLoaderIter, "__next__", self._loader_next)
         self._watch_imdb()
+        if self.chat:
+            for name in ("cross_entropy", "nll_loss"):  # nn.CrossEntropyLoss / NLLLoss call these
+                self._wrap(torch.nn.functional, name, self._loss_targets)
         tv = sys.modules.get("torchvision")  # torch is imported by torchvision's own import
         if tv is not None and not getattr(tv.__spec__, "_initializing", False):
             self._serve_torchvision()
@@ -261,6 +269,8 @@ class TorchProbe:
             self.describe(model)
             self._watch_first_batch(model, mid)
             self._watch_eval_inputs(model, mid)
+            if self.chat:
+                self._watch_chat_batches(model, mid)
         self.trace.save()
 
     def model_of(self, params: set[int]) -> Any:
@@ -311,6 +321,44 @@ class TorchProbe:
                 handle.remove()
 
         handle = model.register_forward_pre_hook(pre_hook)
+
+    @functools.cached_property
+    def chat(self) -> bool:
+        """Whether the rubric puts prompts to a response function (Program 7's chatbot)."""
+        from grader.probe import session
+
+        return "chat" in ((session.CURRENT.config.get("probe") if session.CURRENT else None) or {})
+
+    def _watch_chat_batches(self, model: Any, mid: int) -> None:
+        """Keeps the integer batches (token ids) the model is trained on, until CHAT_BATCHES
+        batches or CHAT_ROWS rows, each paired by _loss_targets with the targets of the loss
+        computed next."""
+        import torch
+
+        probe = self
+
+        def pre_hook(module, args):
+            x = args[0] if args else None
+            if module.training and torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.dim() >= 2 \
+                    and not x.dtype.is_floating_point and x.dtype != torch.bool:
+                probe.chat_pending = (mid, x.detach().to("cpu").clone())
+            kept = probe.chat_rows.get(mid, [])
+            if len(kept) >= CHAT_BATCHES or sum(len(b) for b, _ in kept) >= CHAT_ROWS:
+                handle.remove()
+
+        handle = model.register_forward_pre_hook(pre_hook)
+
+    def _loss_targets(self, original):
+        probe = self
+
+        def loss(input, target, *args, **kwargs):
+            pending, probe.chat_pending = probe.chat_pending, None
+            if pending is not None and not target.dtype.is_floating_point:
+                mid, x = pending
+                probe.chat_rows.setdefault(mid, []).append((x.numpy(), target.detach().to("cpu").numpy().copy()))
+            return original(input, target, *args, **kwargs)
+
+        return loss
 
     def _watch_eval_inputs(self, model: Any, mid: int) -> None:
         """Keeps the integer batches (token ids) the model is given outside training."""
@@ -586,6 +634,9 @@ def measure(probe: TorchProbe) -> dict[str, Any] | None:
                               "split": "test"}
     if probe.imdb_calls and not probe.served:
         return measure_reviews(probe, record, result)
+    if probe.chat and not probe.served:  # a chatbot: its layers and training checked outside
+        probe.measured = chatbot_export(probe, mid)
+        return None
     if not probe.served:
         result["error"] = ("the PyTorch part was served no dataset (it did not use torchvision.datasets), "
                            "so there are no held-out images of its own to measure it on")
@@ -610,6 +661,30 @@ def measure(probe: TorchProbe) -> dict[str, Any] | None:
     result["accuracy"] = round(float((predicted == labels).mean()), 6)
     result["predicted_class_share"] = np.bincount(predicted, minlength=10).tolist()
     return result
+
+
+def chatbot_export(probe: TorchProbe, mid: int) -> dict[str, Any]:
+    """The chatbot for the export: traced for one batch shape, the commonest among the batches
+    it was trained on, whose rows (token ids, int64) and targets go with it for its loss outside
+    the process. Without such batches (trained on floats, or its loss not through
+    cross_entropy / nll_loss) the entry names why."""
+    measured = {"model": mid, "part": "chatbot", "framework": "torch", "object": probe.models[mid],
+                "dataset": None, "preprocess": {"kind": "the program's own arrays"}}
+    batches = probe.chat_rows.get(mid) or []
+    if not batches:
+        measured["error"] = ("no integer batch (token ids) was seen going into the model with its targets to a "
+                             "cross_entropy or nll_loss, so the model could not be traced for its loss outside")
+        return measured
+    shapes: dict[tuple, list] = {}
+    for x, y in batches:
+        shapes.setdefault((x.shape[1:], y.shape[1:]), []).append((x, y))
+    group = max(shapes.values(), key=lambda g: sum(len(x) for x, _ in g))
+    x, y = np.concatenate([x for x, _ in group]), np.concatenate([y for _, y in group])
+    if len(y) == len(x):  # targets row by row (not flattened per token): one large batch is cut
+        x, y = x[:CHAT_ROWS], y[:CHAT_ROWS]
+    x, y = x.astype(np.int64), y.astype(np.int64)
+    measured.update(inputs=x, batch=len(group[0][0]), fit=(x, y))
+    return measured
 
 
 def predict(model: Any, x: Any, torch) -> np.ndarray:
