@@ -613,3 +613,38 @@ def test_pytorch_chatbot_whose_record_claims_a_bidirectional_lstm_and_training(g
     assert not structure.passed and "no bidirectional LSTM" in structure.message, structure.message
     assert not trained.passed and "no lower than a uniform guess's" in trained.message, trained.message
     assert result.marks["execution"] <= 9 and any("uniform guess" in f for f in result.flags), result.flags
+
+
+BAG_OF_WORDS_CHATBOT = """
+import numpy as np
+import torch
+from torch import nn
+patterns = {"greeting": ["hi there", "hello", "good morning"], "goodbye": ["bye", "see you later"],
+            "thanks": ["thanks a lot", "thank you"]}
+tags = list(patterns)
+words = sorted({w for ps in patterns.values() for p in ps for w in p.split()})
+bag = lambda s: np.array([float(w in s.split()) for w in words], dtype=np.float32)
+x = torch.tensor(np.stack([bag(p) for ps in patterns.values() for p in ps]))
+y = torch.tensor([tags.index(t) for t, ps in patterns.items() for _ in ps])
+model = nn.Sequential(nn.Linear(len(words), 8), nn.ReLU(), nn.Linear(8, len(tags)))
+opt = torch.optim.Adam(model.parameters(), lr=0.05)
+for _ in range(100):
+    opt.zero_grad()
+    nn.CrossEntropyLoss()(model(x), y).backward()
+    opt.step()
+def get_response(text):
+    return tags[model(torch.tensor(bag(text))[None]).argmax().item()]
+"""
+
+
+def test_pytorch_chatbot_on_bag_of_words_vectors_is_re_measured(grade_file):
+    """The common tutorial chatbot (bag-of-words vectors into linear layers) is traced and
+    re-measured too: trained by the figure outside, and its structure fails for what it is
+    (no embedding, no bidirectional LSTM), not for a missing export."""
+    result = grade_file(BAG_OF_WORDS_CHATBOT, 7)
+    t = next(t for t in result.run.trusted if t.part == "chatbot")
+    assert t.error is None and [layer["type"] for layer in t.layers] == ["Linear", "Linear"], t
+    assert check(result, "model.trained").passed, check(result, "model.trained").message
+    structure = check(result, "model.structure")
+    assert not structure.passed and "no bidirectional LSTM" in structure.message, structure.message
+    assert "not re-measured" not in structure.message

@@ -330,7 +330,7 @@ class TorchProbe:
         return "chat" in ((session.CURRENT.config.get("probe") if session.CURRENT else None) or {})
 
     def _watch_chat_batches(self, model: Any, mid: int) -> None:
-        """Keeps the integer batches (token ids) the model is trained on, until CHAT_BATCHES
+        """Keeps the batches (token ids, or vectors) the model is trained on, until CHAT_BATCHES
         batches or CHAT_ROWS rows, each paired by _loss_targets with the targets of the loss
         computed next."""
         import torch
@@ -340,7 +340,7 @@ class TorchProbe:
         def pre_hook(module, args):
             x = args[0] if args else None
             if module.training and torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.dim() >= 2 \
-                    and not x.dtype.is_floating_point and x.dtype != torch.bool:
+                    and x.dtype != torch.bool:
                 probe.chat_pending = (mid, x.detach().to("cpu").clone())
             kept = probe.chat_rows.get(mid, [])
             if len(kept) >= CHAT_BATCHES or sum(len(b) for b, _ in kept) >= CHAT_ROWS:
@@ -349,11 +349,13 @@ class TorchProbe:
         handle = model.register_forward_pre_hook(pre_hook)
 
     def _loss_targets(self, original):
+        import torch
+
         probe = self
 
         def loss(input, target, *args, **kwargs):
             pending, probe.chat_pending = probe.chat_pending, None
-            if pending is not None and not target.dtype.is_floating_point:
+            if pending is not None and isinstance(target, torch.Tensor):
                 mid, x = pending
                 probe.chat_rows.setdefault(mid, []).append((x.numpy(), target.detach().to("cpu").numpy().copy()))
             return original(input, target, *args, **kwargs)
@@ -665,14 +667,14 @@ def measure(probe: TorchProbe) -> dict[str, Any] | None:
 
 def chatbot_export(probe: TorchProbe, mid: int) -> dict[str, Any]:
     """The chatbot for the export: traced for one batch shape, the commonest among the batches
-    it was trained on, whose rows (token ids, int64) and targets go with it for its loss outside
-    the process. Without such batches (trained on floats, or its loss not through
+    it was trained on, whose rows and targets go with it for its loss outside
+    the process (ids as int64, vectors as float32). Without such batches (its loss not through
     cross_entropy / nll_loss) the entry names why."""
     measured = {"model": mid, "part": "chatbot", "framework": "torch", "object": probe.models[mid],
                 "dataset": None, "preprocess": {"kind": "the program's own arrays"}}
     batches = probe.chat_rows.get(mid) or []
     if not batches:
-        measured["error"] = ("no integer batch (token ids) was seen going into the model with its targets to a "
+        measured["error"] = ("no training batch was seen going into the model with its targets to a "
                              "cross_entropy or nll_loss, so the model could not be traced for its loss outside")
         return measured
     shapes: dict[tuple, list] = {}
@@ -682,7 +684,7 @@ def chatbot_export(probe: TorchProbe, mid: int) -> dict[str, Any]:
     x, y = np.concatenate([x for x, _ in group]), np.concatenate([y for _, y in group])
     if len(y) == len(x):  # targets row by row (not flattened per token): one large batch is cut
         x, y = x[:CHAT_ROWS], y[:CHAT_ROWS]
-    x, y = x.astype(np.int64), y.astype(np.int64)
+    x, y = (a.astype(np.float32 if np.issubdtype(a.dtype, np.floating) else np.int64) for a in (x, y))
     measured.update(inputs=x, batch=len(group[0][0]), fit=(x, y))
     return measured
 
