@@ -225,7 +225,9 @@ def head_fits(ctx: Context, params: dict) -> Outcome:
                    f"{outside} outside it")
         return Outcome(False, problem, evidence={**evidence, "outputs outside the program": outside}, flag=problem)
     where = head.get("path", "the head")
-    if out == classes and inputs == first.get("in_features"):
+    # a backbone built without its top (include_top=False) has no layer that fixes the head's inputs
+    fits = first.get("in_features") is None or inputs == first.get("in_features")
+    if out == classes and fits:
         return Outcome(True, f"model.{where} is {head.get('class')}({inputs} → {out}): one output per class",
                        evidence=evidence)
     fix = (f"model.{where} = nn.Linear(model.{where}.in_features, {classes})" if v.framework == "torchvision" else
@@ -241,7 +243,7 @@ def head_fits(ctx: Context, params: dict) -> Outcome:
         return Outcome(False, f"model.{where} still has {out} outputs (the pretrained model's own classes), "
                               f"not {classes}: it was not replaced", hint=f"replace it: {fix}{also}",
                        evidence=evidence)
-    if inputs != first.get("in_features"):
+    if not fits:
         return Outcome(False, f"model.{where} takes {inputs} inputs, but the backbone gives {first.get('in_features')}",
                        hint=f"use the backbone's feature count: {fix}", evidence=evidence)
     return Outcome(False, f"model.{where} has {out} outputs, but the task has {classes} classes",
