@@ -50,7 +50,8 @@ from grader.models import RunRecord, Status, TrustedMeasurement
 from grader.probe import layouts, provider, transforms
 from grader.probe.provider import Served
 from grader.probe.layouts import TEXT_DATASETS
-from grader.probe.keras_classes import KERAS_CLASSES, keras_classes
+from grader.probe.keras_classes import (APPLICATION_CLASSES, KERAS_CLASSES, keras_classes,
+                                        misplaced_application_classes)
 from grader.probe.measure import predictions_to_labels
 from grader.runners.base import RunPlan
 
@@ -74,11 +75,13 @@ class Refused(ValueError):
 # ---------------------------------------------------------------- checks on the files
 
 
-def checked_keras_json(folder: Path) -> str:
-    """The architecture with its compile settings dropped, if every class is Keras' own."""
+def checked_keras_json(folder: Path, application: bool = False) -> str:
+    """The architecture with its compile settings dropped, if every class is Keras' own (for a
+    keras.applications model, also the layers two applications define, from their module)."""
     config = json.loads((folder / "model.json").read_text())
     config.pop("compile_config", None)
-    unknown = sorted(keras_classes(config) - KERAS_CLASSES)
+    allowed = KERAS_CLASSES | set(APPLICATION_CLASSES) if application else KERAS_CLASSES
+    unknown = sorted(keras_classes(config) - allowed | misplaced_application_classes(config))
     if unknown:
         raise Refused(f"the model uses layer classes that are not Keras' own: {', '.join(unknown[:5])}")
     return json.dumps(config)
@@ -179,7 +182,7 @@ def check_export(folder: Path, entry: dict[str, Any]) -> None:
     elif kind == "keras_application":
         from grader.trusted_keras_apps import check_keras_application
 
-        (folder / "model.json").write_text(checked_keras_json(folder))
+        (folder / "model.json").write_text(checked_keras_json(folder, application=True))
         check_keras_application(folder)
     else:
         raise Refused(f"unknown export format {kind!r}")

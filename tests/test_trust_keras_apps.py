@@ -18,7 +18,7 @@ from grader.pipeline import grade
 from grader.probe import vision
 from grader.runners.local import LocalRunner
 from grader.submissions import single_job
-from grader.trusted import Refused
+from grader.trusted import Refused, checked_keras_json
 from grader.trusted_keras_apps import check_keras_application
 
 pytestmark = pytest.mark.slow
@@ -230,3 +230,18 @@ def test_keras_application_export_checks(tmp_path):
     write_export(tmp_path, SPEC, {"w2": np.zeros(2)})  # no third variable
     with pytest.raises(Refused, match="other entries"):
         check_keras_application(tmp_path)
+
+
+def test_layers_of_keras_applications_own_are_taken_only_from_their_module(tmp_path):
+    """ConvNeXt's LayerScale crosses for a keras.applications export, from Keras' module alone."""
+    def layer(module):
+        return {"class_name": "Functional", "config": {"layers": [
+            {"class_name": "LayerScale", "module": module, "config": {"init_values": 1e-6, "projection_dim": 8}}]}}
+
+    (tmp_path / "model.json").write_text(json.dumps(layer("keras.src.applications.convnext")))
+    assert "LayerScale" in checked_keras_json(tmp_path, application=True)
+    with pytest.raises(Refused, match="LayerScale"):  # not for another kind of export
+        checked_keras_json(tmp_path)
+    (tmp_path / "model.json").write_text(json.dumps(layer("__main__")))
+    with pytest.raises(Refused, match="LayerScale"):
+        checked_keras_json(tmp_path, application=True)

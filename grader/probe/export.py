@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from grader.probe import layouts, transforms
-from grader.probe.keras_classes import KERAS_CLASSES, keras_classes
+from grader.probe.keras_classes import (APPLICATION_CLASSES, KERAS_CLASSES, keras_classes,
+                                        misplaced_application_classes)
 
 MAX_EXPORT_BYTES = 256 * 2**20
 TEXT_BATCH = 256  # rows per call of an exported text model (the clean sandbox's batch)
@@ -244,7 +245,9 @@ def write_keras_application(measured: dict[str, Any], folder: Path, preprocess: 
         architecture = json.loads(model.to_json())
     except Exception as e:
         raise ValueError(f"the model could not be described as Keras JSON ({type(e).__name__}: {str(e)[:200]})") from e
-    unknown = sorted(keras_classes({k: v for k, v in architecture.items() if k != "compile_config"}) - KERAS_CLASSES)
+    config = {k: v for k, v in architecture.items() if k != "compile_config"}
+    unknown = sorted(keras_classes(config) - KERAS_CLASSES - set(APPLICATION_CLASSES)
+                     | misplaced_application_classes(config))
     if unknown:
         raise ValueError(f"the model uses classes that are not Keras' own: {', '.join(unknown[:5])}")
     path = layer_path(model, application)
