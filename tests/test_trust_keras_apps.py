@@ -118,6 +118,18 @@ def test_reference_keras_solution_scores_full_marks(grade_with_image):
     assert not r.flags
 
 
+def test_reference_keras_solution_under_tf_keras(grade_with_image, rubrics):
+    """The same program through tensorflow.keras on a course that runs tf-keras (legacy)."""
+    rubrics.course.keras_flavour = "legacy"
+    r = grade_with_image(SOLUTION.replace("import keras\n", "from tensorflow import keras\n")
+                         .replace("from keras", "from tensorflow.keras"))
+    assert r.run.trace["frameworks"]["keras_flavour"] == "legacy"
+    assert r.run.trace["exports"][0]["preprocess"]["module"].startswith("tf_keras.")
+    t = trusted(r)
+    assert t.error is None and [o.shape for o in t.reference] == [[1, 2]] and t.weights.share == 1.0
+    assert r.marks == {"writeup": 5, "execution": 20, "viva": None} and not r.flags, failed(r)
+
+
 # ---------------------------------------------------------------- hostile programs
 
 FORGED = KEPT_HEAD + '''

@@ -52,7 +52,8 @@ def rebuild(folder: Path) -> tuple[Any, dict[str, Any], np.ndarray]:
     mine = {id(v) for v in application.weights} if spec["weights_file"] else set()
     counts = np.zeros(3)
     for i, v in enumerate(variables):
-        if id(v) in mine and np.issubdtype(np.dtype(v.dtype), np.floating):
+        dtype = numpy_dtype(v)
+        if id(v) in mine and np.issubdtype(dtype, np.floating):
             size = int(np.prod(v.shape))
             counts[0] += size
             if i not in own:
@@ -60,8 +61,13 @@ def rebuild(folder: Path) -> tuple[Any, dict[str, Any], np.ndarray]:
             elif near(v.numpy(), own[i]):
                 counts[2] += size
         if i in own:
-            v.assign(own[i].astype(np.dtype(v.dtype)))
+            v.assign(own[i].astype(dtype))
     return model, spec, counts
+
+
+def numpy_dtype(variable: Any) -> np.dtype:
+    """A variable's dtype as numpy's (Keras 3 names it by a string, tf-keras by a tf.DType)."""
+    return np.dtype(getattr(variable.dtype, "as_numpy_dtype", variable.dtype))
 
 
 def near(file_value: np.ndarray, value: np.ndarray) -> bool:
