@@ -438,7 +438,7 @@ class KerasAssets:
         rec.update(index=len(self.models), pretrained=bool(rec["loaded"]), built=describe(model),
                    **{"class": type(model).__name__})
         rec["final"] = dict(rec["built"], head_replaced=False)
-        if rec["loaded"]:  # the values the served file gave each variable, to tell the program's own later
+        if rec["loaded"] and exported_after_run():  # the file's values, to tell the program's own later
             self.digests[len(self.models)] = {id(v): variable_digest(v) for v in model.weights}
         self.models.append(model)
         self.record["models"].append(rec)
@@ -573,7 +573,7 @@ class KerasAssets:
         return {"model": index, "framework": "keras_applications", "dataset": None,
                 "object": self.predicted.get(index, self.models[index]), "application": self.models[index],
                 "digests": self.digests.get(index, {}), "weights_file": files[-1] if files else None,
-                "package": package_of(self.models[index]), "module": rec.get("module"), "assets": self,
+                "package": package_of(self.models[index]), "module": rec.get("module"),
                 "preprocess": {"kind": "keras_application", "module": rec.get("module")}}
 
     def reference(self, session: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -613,6 +613,14 @@ class KerasAssets:
         finally:
             self.quiet = False
         return out
+
+
+def exported_after_run() -> bool:
+    """Whether the final application model is exported after the program: the job runs it on
+    reference images (the rubric's `vision` step; grader.probe.keras_hooks), or no job runs."""
+    from grader.probe import session
+
+    return session.CURRENT is None or "vision" in (session.CURRENT.config.get("probe") or {})
 
 
 def variable_digest(variable: Any) -> bytes:
