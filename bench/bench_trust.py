@@ -34,6 +34,7 @@ from grader import trusted  # noqa: E402
 from grader.course import load_rubrics  # noqa: E402
 from grader.pipeline import plan_for  # noqa: E402
 from grader.runners.local import LocalRunner  # noqa: E402
+from grader.static import analyse  # noqa: E402
 from grader.submissions import single_job  # noqa: E402
 
 RE_MEASURED = (1, 3, 4, 6)  # the programs whose models are re-measured (Program 1: the KNN and the network)
@@ -63,7 +64,7 @@ def plain(program: int, work: Path, rubrics, cases: dict[int, Path]) -> float:
 
 def one(program: int, work: Path, rubrics, runner: LocalRunner, cases: dict[int, Path]) -> tuple[float, float, dict]:
     job = single_job(source(program, cases), program, "20CSEL76", "quick")
-    plan = plan_for(job, rubrics, work / "cache")
+    plan = plan_for(job, rubrics, work / "cache", imports=analyse(source(program, cases), []).imports)
     start = time.perf_counter()
     run = runner.run(job, plan, work / f"artifacts{program}")
     job_s = time.perf_counter() - start
