@@ -67,11 +67,12 @@ class KerasProbe:
         self.inputs_from_datasets()
         result = measure(self)
         after = (session.CURRENT.config.get("probe") if session.CURRENT else None) or {}
-        if result is None and not self.served and "chat" in after:  # a chatbot: its layers and training outside
-            self.measured = fitted_without_dataset(self)
-        elif result is None and not self.served and "vision" in after and keras_assets.ACTIVE is not None:
-            # a keras.applications model (Program 2): run outside on the host's reference images
+        if "vision" in after and keras_assets.ACTIVE is not None and keras_assets.ACTIVE.models:
+            # a keras.applications model (Program 2), whatever it was fitted on: run outside on the
+            # host's reference images, the figures its checks judge
             self.measured = keras_assets.ACTIVE.to_export()
+        elif result is None and not self.served and "chat" in after:  # a chatbot: its layers and training outside
+            self.measured = fitted_without_dataset(self)
         return result
 
     def inputs_from_datasets(self) -> None:
