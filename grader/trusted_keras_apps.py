@@ -16,6 +16,11 @@ saw, after the preprocessing the probe's reference step applies (resize to the m
 the application's preprocess_input), and counts how much of the application is the served
 file's (WeightsMatch). The vision checks judge these figures as they judge a torchvision
 model's (grader/trusted_vision.py).
+
+As there, what the export says the model is, is what is judged: a program that rewrites the
+exporter in its own process can hand over another model than the one it ran (the file's
+values, say, where it changed them), but it must build that model; the reference images it
+never sees.
 """
 
 from __future__ import annotations
