@@ -8,6 +8,9 @@ Graded for real in the local sandbox with real Keras; MobileNetV2 at 96 x 96 kee
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -257,3 +260,51 @@ def test_layers_of_keras_applications_own_are_taken_only_from_their_module(tmp_p
     (tmp_path / "model.json").write_text(json.dumps(layer("__main__")))
     with pytest.raises(Refused, match="LayerScale"):
         checked_keras_json(tmp_path, application=True)
+
+
+REAL_FILE = '''import json, sys
+from pathlib import Path
+import numpy as np
+import keras
+from grader.clean.__main__ import remeasure
+from grader.probe import keras_assets
+
+folder, out = Path(sys.argv[1]), Path(sys.argv[2])
+app = keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(96, 96, 3))
+keras_assets.seed_weights(app, "a file faculty staged")  # values no stand-in has
+keras_assets.save_h5(app, str(folder / "base.h5"), "keras")
+model = keras.Sequential([keras.Input((96, 96, 3)), app, keras.layers.GlobalAveragePooling2D(),
+                          keras.layers.Dense(2)])
+(folder / "model.json").write_text(model.to_json())
+(folder / "application.json").write_text(json.dumps({
+    "application": [app.name], "weights_file": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5",
+    "package": "keras", "module": "keras.src.applications.mobilenet_v2",
+    "shapes": [list(v.shape) for v in model.weights]}))
+n = len(model.weights)
+np.savez(folder / "own.npz", **{f"w{n - 2}": model.weights[-2].numpy(), f"w{n - 1}": model.weights[-1].numpy()})
+image = np.random.default_rng(1).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+np.save(folder / "reference0.npy", image)
+(folder / "request.json").write_text(json.dumps({"kind": "keras_application", "inputs": ["reference0"]}))
+remeasure(str(folder / "request.json"), str(out))
+from PIL import Image
+x = keras.applications.mobilenet_v2.preprocess_input(np.asarray(Image.fromarray(image).resize((96, 96)), "float32")[None])
+print(json.dumps({"expected": model.predict(x, verbose=0).tolist(), "got": np.load(out / "reference0.npy").tolist(),
+                  "counts": np.load(out / "weights.npy").tolist()}))
+'''
+
+
+def test_a_staged_file_is_loaded_into_the_application_as_keras_loads_it(tmp_path):
+    """The clean sandbox's own entry point on a request with base.h5 (a file in Keras' layout
+    whose values no stand-in has) and a head of the program's own: the outputs are the model's."""
+    folder, out = tmp_path / "request", tmp_path / "out"
+    folder.mkdir()
+    out.mkdir()
+    (tmp_path / "make.py").write_text(REAL_FILE)
+    done = subprocess.run([sys.executable, str(tmp_path / "make.py"), str(folder), str(out)], capture_output=True,
+                          text=True, cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT)},
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert np.allclose(result["got"], result["expected"], atol=1e-5) and np.shape(result["got"]) == (1, 2)
+    parameters, from_file, near_file = result["counts"]
+    assert parameters == from_file > 2_000_000 and near_file == 0
