@@ -109,7 +109,7 @@ class TrustedMeasurement(BaseModel):
     model: int | None = None  # the model's index in the trace
     part: str | None = None  # Program 1: "net"
     framework: str = ""
-    kind: str = ""  # keras_json | keras_savedmodel | torch_pt2 | sklearn_knn | torchvision_state
+    kind: str = ""  # keras_json | keras_savedmodel | torch_pt2 | sklearn_knn | torchvision_state | keras_application
     accuracy: float | None = None  # the figure that counts: unseen images where there are any
     accuracy_served: float | None = None  # on the test images the program was served
     accuracy_unseen: float | None = None  # on images the program never received

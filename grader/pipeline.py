@@ -25,7 +25,9 @@ from grader.scoring import score
 from grader.static import analyse
 
 
-def plan_for(job: Job, rubrics: Rubrics, cache_dir: Path, parallel_jobs: int = 1) -> RunPlan:
+def plan_for(job: Job, rubrics: Rubrics, cache_dir: Path, parallel_jobs: int = 1,
+             imports: list[str] | None = None) -> RunPlan:
+    """The sandbox's plan for the job; `imports` (static analysis) only choose what starts ahead."""
     rubric = rubrics.program(job.program)
     limits = rubric.limits
     return RunPlan(
@@ -36,7 +38,8 @@ def plan_for(job: Job, rubrics: Rubrics, cache_dir: Path, parallel_jobs: int = 1
         stdin=rubric.stdin, timeout_s=limits.quick.timeout_s if job.mode == "quick" else limits.full.timeout_s,
         cell_timeout_s=limits.quick.cell_timeout_s if job.mode == "quick" else limits.full.cell_timeout_s,
         memory_mb=limits.memory_mb, output_kb=limits.output_kb, cache_dir=str(cache_dir),
-        cpu_threads=max(1, (os.cpu_count() or 1) // parallel_jobs) if parallel_jobs > 1 else None)
+        cpu_threads=max(1, (os.cpu_count() or 1) // parallel_jobs) if parallel_jobs > 1 else None,
+        imports=list(imports or []))
 
 
 def quick_limits(job: Job, rubrics: Rubrics) -> dict:
@@ -109,7 +112,8 @@ def grade(job: Job, rubrics: Rubrics, runner: Runner, cache_dir: Path, artifacts
         static, run = StaticReport(parses=False), rejected_run(job)
     else:
         static = analyse(job.folder / job.entry, rubric.required_steps)
-        run = (run_and_remeasure(job, plan_for(job, rubrics, cache_dir, parallel_jobs), runner, artifacts_to)
+        run = (run_and_remeasure(job, plan_for(job, rubrics, cache_dir, parallel_jobs, static.imports), runner,
+                                  artifacts_to)
                if static.parses else unparsable_run(static))
     checks = judge(job, rubric, static, run if run.status != Status.rejected else None)
     gates = {c.id: c.gate for c in rubric.checks}

@@ -24,11 +24,12 @@ before it, applied again from their arrays), Keras and PyTorch models of padded 
 gave it, and encodes unseen ones by the same load_data arguments; a PyTorch one is exported
 for a fixed batch of reviews), torchvision's pretrained models (Programs 2, 5: rebuilt from
 their factory, the host's copy of the served weights and the program's own tensors, and run on
-the host's reference images; grader/trusted_vision.py) and a Keras chatbot's layers and
-training (Program 7: its architecture read on the host, its loss on the rows it was fitted on
-against a fresh model's; grader/trusted_structure.py). Not yet: a PyTorch chatbot (Program 7),
-keras.applications models (Program 2 written with Keras). A chatbot's replies can only be
-observed in the program's process. Their checks say where their figure comes from in their
+the host's reference images; grader/trusted_vision.py), keras.applications models (Program 2
+written with Keras: rebuilt from their JSON, the served file loaded into the application and the
+program's own variables, on the same images; grader/trusted_keras_apps.py) and a Keras chatbot's
+layers and training (Program 7: its architecture read on the host, its loss on the rows it was
+fitted on against a fresh model's; grader/trusted_structure.py). Not yet: a PyTorch chatbot
+(Program 7). A chatbot's replies can only be observed in the program's process. Their checks say where their figure comes from in their
 evidence (harness.registry.BASIS).
 """
 
@@ -49,7 +50,8 @@ from grader.models import RunRecord, Status, TrustedMeasurement
 from grader.probe import layouts, provider, transforms
 from grader.probe.provider import Served
 from grader.probe.layouts import TEXT_DATASETS
-from grader.probe.keras_classes import KERAS_CLASSES, keras_classes
+from grader.probe.keras_classes import (APPLICATION_CLASSES, KERAS_CLASSES, keras_classes,
+                                        misplaced_application_classes)
 from grader.probe.measure import predictions_to_labels
 from grader.runners.base import RunPlan
 
@@ -73,11 +75,13 @@ class Refused(ValueError):
 # ---------------------------------------------------------------- checks on the files
 
 
-def checked_keras_json(folder: Path) -> str:
-    """The architecture with its compile settings dropped, if every class is Keras' own."""
+def checked_keras_json(folder: Path, application: bool = False) -> str:
+    """The architecture with its compile settings dropped, if every class is Keras' own (for a
+    keras.applications model, also the layers two applications define, from their module)."""
     config = json.loads((folder / "model.json").read_text())
     config.pop("compile_config", None)
-    unknown = sorted(keras_classes(config) - KERAS_CLASSES)
+    allowed = KERAS_CLASSES | set(APPLICATION_CLASSES) if application else KERAS_CLASSES
+    unknown = sorted(keras_classes(config) - allowed | misplaced_application_classes(config))
     if unknown:
         raise Refused(f"the model uses layer classes that are not Keras' own: {', '.join(unknown[:5])}")
     return json.dumps(config)
@@ -175,6 +179,11 @@ def check_export(folder: Path, entry: dict[str, Any]) -> None:
         from grader.trusted_vision import check_torchvision
 
         check_torchvision(folder, kind)
+    elif kind == "keras_application":
+        from grader.trusted_keras_apps import check_keras_application
+
+        (folder / "model.json").write_text(checked_keras_json(folder, application=True))
+        check_keras_application(folder)
     else:
         raise Refused(f"unknown export format {kind!r}")
 
@@ -312,6 +321,10 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
         from grader import trusted_vision
 
         return trusted_vision.measure(entry, export_root, plan, runner, result)
+    if result.framework == "keras_applications":  # the same, for a keras.applications model
+        from grader import trusted_keras_apps
+
+        return trusted_keras_apps.measure(entry, export_root, plan, runner, result)
     if result.part == "chatbot":  # its layers and its loss on what it was fitted on
         from grader import trusted_structure
 

@@ -8,7 +8,9 @@ fit_images.npy, written by the host) and <name>.npy
 (uint8 images, N x H x W [x C]). Writes OUT_DIR/<name>.npy: float32 outputs, one row per
 image (a KNN's: one-hot votes). Loads only with data-only loaders (no unpickling). Kinds
 torchvision_state and torchvision_pt2 (a pretrained model on the reference images) are
-grader/clean/vision.py's; a request with "training" (a chatbot's loss) grader/clean/training.py's.
+grader/clean/vision.py's, keras_application (a keras.applications model on them)
+grader/clean/keras_apps.py's; a request with "training" (a chatbot's loss)
+grader/clean/training.py's.
 """
 
 from __future__ import annotations
@@ -160,6 +162,10 @@ def remeasure(request_path: str, out_dir: str) -> int:
         from grader.clean import vision
 
         return vision.remeasure(folder, request, Path(out_dir))
+    if request["kind"] == "keras_application":  # a keras.applications model on the reference images
+        from grader.clean import keras_apps
+
+        return keras_apps.remeasure(folder, request, Path(out_dir))
     if request.get("training"):  # a model fitted on the program's own arrays: its loss on them
         from grader.clean import training
 

@@ -116,9 +116,8 @@ BASIS = (
      "architecture on the host; PyTorch: its graph in the clean sandbox), its training from its loss in the clean "
      "sandbox"),
     (("vision.reference", "vision.pretrained", "vision.head"),
-     "clean sandbox: a torchvision model exported and re-run on the host's reference images, its weights "
-     "compared with the host's copy of the served file (a keras.applications model: the program's process, "
-     "not yet re-measured)"),
+     "clean sandbox: a torchvision or keras.applications model exported and re-run on the host's reference "
+     "images, its weights compared with the host's copy of the served file"),
     (("vision.",), "the program's process: what the probe saw the program build, read and print"),
     (("",), "the program's process: what the probe recorded there (evidence the program could rewrite)"),
 )

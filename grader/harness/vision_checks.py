@@ -7,7 +7,11 @@ They read the record of the framework that built the model: trace["torchvision"]
 trace["keras_applications"] (grader.probe.keras_assets), which has the same shape; and
 trace["post_run"]["vision"] (grader.probe.vision). With stand-in weights a prediction means
 nothing, so only what does not depend on the weights is judged: what was built and loaded,
-the shapes, the modes, and whether outputs are well-formed.
+the shapes, the modes, and whether outputs are well-formed. Those records are the program's
+process's, so evidence: whether the pretrained weights were kept, the head's outputs and the
+reference outputs are judged on the final model re-measured outside it, for either framework
+(grader/trusted_vision.py, grader/trusted_keras_apps.py); without that re-measurement the
+checks are kept below Good and flagged.
 
 A classifier that keeps its pretrained ImageNet head and names the label it predicts
 (`decode_predictions`, or the weights' own category list) classifies the given image as
@@ -125,26 +129,19 @@ def main_model(v: VisionTrace, task: str | None = None) -> ModelRecord | None:
 PRETRAINED_SHARE = 0.9  # of the parameters the served file has: the file's, or fine-tuned from it
 
 
-def re_measured(ctx: Context, v: VisionTrace) -> bool:
-    """Whether the final model should have been re-measured outside the program: a torchvision
-    one (grader/trusted_vision.py). A keras.applications model is not yet: its checks rest on
-    the program's process, and say so. A trace that claims Keras for a program that imports
-    torch or torchvision is not taken at its word."""
-    return v.framework == "torchvision" or not keras_program(ctx)
-
-
-def trusted_model(ctx: Context) -> TrustedMeasurement | None:
-    """The re-measurement of the final pretrained model, if the export got that far."""
-    found = [t for t in (ctx.run.trusted if ctx.run else []) if t.framework == "torchvision"]
+def trusted_model(ctx: Context, v: VisionTrace) -> TrustedMeasurement | None:
+    """The re-measurement of the final pretrained model, if the export got that far: the one of
+    the framework whose record the checks read (grader/trusted_vision.py for torchvision,
+    grader/trusted_keras_apps.py for keras.applications). A trace that names the other
+    framework than the model exported finds none, and its checks are capped."""
+    framework = "torchvision" if v.framework == "torchvision" else "keras_applications"
+    found = [t for t in (ctx.run.trusted if ctx.run else []) if t.framework == framework]
     return found[-1] if found else None
 
 
 def not_re_measured(t: TrustedMeasurement | None, what: str) -> Outcome:
     reason = t.error if t is not None and t.error else "the program's trace holds no exported model"
     return not_exported(what, reason, hint="make the program run to the end with its final model intact")
-
-
-IN_PROCESS = "the program's process: a keras.applications model is not yet re-measured outside it"
 
 
 # ---------------------------------------------------------------- model and weights
@@ -194,9 +191,7 @@ def pretrained(ctx: Context, params: dict) -> Outcome:
 def weights_kept(ctx: Context, v: VisionTrace, said: str, evidence: dict[str, Any]) -> Outcome:
     """Passes when the exported model, outside the program, is mostly the served file's weights
     (or fine-tuned from them); the program's record of what was served is not enough."""
-    if not re_measured(ctx, v):
-        return Outcome(True, said, evidence={**evidence, "source": IN_PROCESS})
-    t = trusted_model(ctx)
+    t = trusted_model(ctx, v)
     if t is None or t.error or t.weights is None:
         return not_re_measured(t, said)
     w = t.weights
@@ -230,7 +225,9 @@ def head_fits(ctx: Context, params: dict) -> Outcome:
                    f"{outside} outside it")
         return Outcome(False, problem, evidence={**evidence, "outputs outside the program": outside}, flag=problem)
     where = head.get("path", "the head")
-    if out == classes and inputs == first.get("in_features"):
+    # a backbone built without its top (include_top=False) has no layer that fixes the head's inputs
+    fits = first.get("in_features") is None or inputs == first.get("in_features")
+    if out == classes and fits:
         return Outcome(True, f"model.{where} is {head.get('class')}({inputs} → {out}): one output per class",
                        evidence=evidence)
     fix = (f"model.{where} = nn.Linear(model.{where}.in_features, {classes})" if v.framework == "torchvision" else
@@ -246,7 +243,7 @@ def head_fits(ctx: Context, params: dict) -> Outcome:
         return Outcome(False, f"model.{where} still has {out} outputs (the pretrained model's own classes), "
                               f"not {classes}: it was not replaced", hint=f"replace it: {fix}{also}",
                        evidence=evidence)
-    if inputs != first.get("in_features"):
+    if not fits:
         return Outcome(False, f"model.{where} takes {inputs} inputs, but the backbone gives {first.get('in_features')}",
                        hint=f"use the backbone's feature count: {fix}", evidence=evidence)
     return Outcome(False, f"model.{where} has {out} outputs, but the task has {classes} classes",
@@ -255,7 +252,7 @@ def head_fits(ctx: Context, params: dict) -> Outcome:
 
 def trusted_width(ctx: Context, v: VisionTrace) -> int | None:
     """The classes the re-measured classifier gives on the reference images, if it was."""
-    t = trusted_model(ctx) if re_measured(ctx, v) else None
+    t = trusted_model(ctx, v)
     shapes = [r.shape for r in (t.reference if t else []) if r.shape and len(r.shape) == 2]
     return shapes[-1][1] if shapes else None
 
@@ -450,11 +447,7 @@ def reference(ctx: Context, params: dict) -> Outcome:
     post, why = reference_results(ctx)
     if post is None:
         return Outcome(False, f"not judged: {why}", hint="make the program run to the end first")
-    if not re_measured(ctx, vision(ctx)):
-        outcome = judge_reference(ctx, post, params)
-        outcome.evidence["source"] = IN_PROCESS
-        return outcome
-    t = trusted_model(ctx)
+    t = trusted_model(ctx, vision(ctx))
     if t is None or t.error or not t.reference:
         return not_re_measured(t, "the final model on the reference images")
     outside = {**post, "results": [trusted_result(r) for r in t.reference],

@@ -9,12 +9,13 @@ Formats: Keras, the architecture as JSON plus the weights (.weights.h5), or a Te
 SavedModel for a model the JSON cannot describe (subclassed models); PyTorch, a torch.export
 program (.pt2) saved without its pickled sample inputs (a text model's for a fixed batch); a
 torchvision pretrained model, its factory and the tensors that are not the served pretrained
-file's (write_torchvision); scikit-learn's KNN, its parameters as JSON, the labels it was
-fitted with in a .npz that loads without unpickling, the served images it was fitted on by
-index, and any scaler or PCA between them as arrays (grader/probe/transforms.py). A
-description fitted feature by feature is written as preprocess.npz beside the model; a model
-fitted on the program's own arrays (a chatbot) comes with the first rows it was fitted on
-(fit.npz: x, y).
+file's (write_torchvision); a keras.applications model, its JSON, where the application sits in
+it and the variables that are not the served file's (write_keras_application); scikit-learn's
+KNN, its parameters as JSON, the labels it was fitted with in a .npz that loads without
+unpickling, the served images it was fitted on by index, and any scaler or PCA between them as
+arrays (grader/probe/transforms.py). A description fitted feature by feature is written as
+preprocess.npz beside the model; a model fitted on the program's own arrays (a chatbot) comes
+with the first rows it was fitted on (fit.npz: x, y).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from grader.probe import layouts, transforms
-from grader.probe.keras_classes import KERAS_CLASSES, keras_classes
+from grader.probe.keras_classes import (APPLICATION_CLASSES, KERAS_CLASSES, keras_classes,
+                                        misplaced_application_classes)
 
 MAX_EXPORT_BYTES = 256 * 2**20
 TEXT_BATCH = 256  # rows per call of an exported text model (the clean sandbox's batch)
@@ -231,6 +233,55 @@ def write_torchvision(measured: dict[str, Any], folder: Path, preprocess: Any = 
     return "torchvision_state"
 
 
+def write_keras_application(measured: dict[str, Any], folder: Path, preprocess: Any = None) -> str:
+    """A keras.applications model (the application whole, or a model holding it) as data: its
+    architecture as Keras JSON (model.json), where the application sits in it and which served
+    file it loaded (application.json: {application: [layer names from the root], weights_file,
+    package, module, shapes: each of model.weights' shapes, in order}) and the variables whose
+    values are not what the served file gave them (own.npz: "w<index into model.weights>").
+    The pretrained values do not travel: the clean sandbox loads the host's copy of the file
+    into the application as keras.applications does. Raises ValueError for a model its JSON
+    cannot describe with Keras' own classes, or one that no longer holds the application."""
+    model, application = measured["object"], measured["application"]
+    try:
+        architecture = json.loads(model.to_json())
+    except Exception as e:
+        raise ValueError(f"the model could not be described as Keras JSON ({type(e).__name__}: {str(e)[:200]})") from e
+    config = {k: v for k, v in architecture.items() if k != "compile_config"}
+    unknown = sorted(keras_classes(config) - KERAS_CLASSES - set(APPLICATION_CLASSES)
+                     | misplaced_application_classes(config))
+    if unknown:
+        raise ValueError(f"the model uses classes that are not Keras' own: {', '.join(unknown[:5])}")
+    path = layer_path(model, application)
+    if path is None:
+        raise ValueError("the model the program ran last does not hold the application it built")
+    from grader.probe.keras_assets import variable_digest
+
+    served = measured["digests"]  # id(variable) -> digest as the file gave it
+    own = {f"w{i}": np.asarray(v.numpy()) for i, v in enumerate(model.weights)
+           if id(v) not in served or variable_digest(v) != served[id(v)]}
+    (folder / "model.json").write_text(json.dumps(architecture))
+    (folder / "application.json").write_text(json.dumps(
+        {"application": path, "weights_file": measured["weights_file"] if served else None,
+         "package": measured["package"], "module": measured["module"],
+         "shapes": [[int(d) for d in v.shape] for v in model.weights]}))
+    np.savez(folder / "own.npz", **own)
+    return "keras_application"
+
+
+def layer_path(model: Any, target: Any, depth: int = 4) -> list[str] | None:
+    """Layer names from `model` down to `target` ([] when it is the model), or None."""
+    if model is target:
+        return []
+    if depth == 0:
+        return None
+    for layer in getattr(model, "layers", None) or []:
+        inner = layer_path(layer, target, depth - 1)
+        if inner is not None:
+            return [layer.name, *inner]
+    return None
+
+
 def fits_factory(measured: dict[str, Any], state: dict[str, Any]) -> bool:
     """Whether the state has the tensors (names and shapes) the factory builds for the model's
     classes; built on the meta device (no memory, no weights)."""
@@ -260,4 +311,5 @@ def served_tensors(file_name: str | None, cache_dir: str) -> dict[str, Any]:
     return state if isinstance(state, dict) else {}
 
 
-WRITERS = {"keras": write_keras, "torch": write_torch, "sklearn": write_sklearn, "torchvision": write_torchvision}
+WRITERS = {"keras": write_keras, "torch": write_torch, "sklearn": write_sklearn, "torchvision": write_torchvision,
+           "keras_applications": write_keras_application}

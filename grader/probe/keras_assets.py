@@ -18,7 +18,11 @@ that call is answered from the grader's cache, by the file's own name:
 The applications themselves are recorded in trace["keras_applications"] in the shape of the
 torchvision probe's record (models with the weights asked for and served, predictions on
 the student's image with their arg-max, images read, labels decoded), so that the vision
-checks judge a Keras model as they judge a torchvision one.
+checks judge a Keras model as they judge a torchvision one. That record is evidence only:
+when an application's weights are served, a digest of each of its variables is kept (not in
+the trace), and after the program the final model is exported with only the variables whose
+values are no longer the served file's (to_export, grader.probe.export.write_keras_application)
+for the re-measurement outside the program (grader/trusted_keras_apps.py).
 
 Stdlib at import time; Keras is imported by the caller.
 """
@@ -278,6 +282,7 @@ class KerasAssets:
         self._cache_dir = cache_dir
         self.scratch = Path(scratch) if scratch else Path.home() / ".grader-keras"
         self.models: list[Any] = []  # live application models, index = record index
+        self.digests: dict[int, dict[int, bytes]] = {}  # record index -> {id(variable): digest as served}
         self.predicted: dict[int, Any] = {}  # index -> the model last run on an image (it or one holding it)
         self.building: dict[str, Any] | None = None
         self.quiet = False  # set while the harness runs a model itself
@@ -433,6 +438,8 @@ class KerasAssets:
         rec.update(index=len(self.models), pretrained=bool(rec["loaded"]), built=describe(model),
                    **{"class": type(model).__name__})
         rec["final"] = dict(rec["built"], head_replaced=False)
+        if rec["loaded"] and exported_after_run():  # the file's values, to tell the program's own later
+            self.digests[len(self.models)] = {id(v): variable_digest(v) for v in model.weights}
         self.models.append(model)
         self.record["models"].append(rec)
         self.trace.save()
@@ -546,15 +553,37 @@ class KerasAssets:
 
     # ------------------------------------------------------------ after the run
 
+    def final(self) -> int | None:
+        """The record index of the application the program ran last, else the last one built."""
+        if not self.models:
+            return None
+        ran = [f["model"] for f in self.record["forwards"]]
+        return ran[-1] if ran else len(self.models) - 1
+
+    def to_export(self) -> dict[str, Any] | None:
+        """What grader.probe.export needs to write the final model (the model the program last
+        ran: the application, or one holding it) for the re-measurement outside the program:
+        the live model, its application and the digests of the application's variables as
+        served, the served file's name and the application's module (its preprocess_input)."""
+        index = self.final()
+        if index is None:
+            return None
+        rec = self.record["models"][index]
+        files = [w["file"] for w in rec["loaded"]]
+        return {"model": index, "framework": "keras_applications", "dataset": None,
+                "object": self.predicted.get(index, self.models[index]), "application": self.models[index],
+                "digests": self.digests.get(index, {}), "weights_file": files[-1] if files else None,
+                "package": package_of(self.models[index]), "module": rec.get("module"),
+                "preprocess": {"kind": "keras_application", "module": rec.get("module")}}
+
     def reference(self, session: Any, params: dict[str, Any]) -> dict[str, Any]:
         """The final application model (as the program last ran it) on the harness's
         reference images, preprocessed as its application prescribes."""
         from grader.probe.torchvision_hooks import label_list
 
-        if not self.models:
+        index = self.final()
+        if index is None:
             return {"error": "no pretrained model was built, so there is nothing to run on the reference images"}
-        ran = [f["model"] for f in self.record["forwards"]]
-        index = ran[-1] if ran else len(self.models) - 1
         model = self.predicted.get(index, self.models[index])
         rec = self.record["models"][index]
         outputs = (rec.get("final") or {}).get("head", {}).get("out_features")
@@ -584,6 +613,22 @@ class KerasAssets:
         finally:
             self.quiet = False
         return out
+
+
+def exported_after_run() -> bool:
+    """Whether the final application model is exported after the program: the job runs it on
+    reference images (the rubric's `vision` step; grader.probe.keras_hooks), or no job runs."""
+    from grader.probe import session
+
+    return session.CURRENT is None or "vision" in (session.CURRENT.config.get("probe") or {})
+
+
+def variable_digest(variable: Any) -> bytes:
+    """SHA-1 of a variable's value as bytes (ResNet-50's 25.6 M values: about 0.1 s)."""
+    import numpy as np
+
+    value = np.ascontiguousarray(variable.numpy())
+    return hashlib.sha1(memoryview(value).cast("B"), usedforsecurity=False).digest()
 
 
 def input_size(model: Any) -> tuple[int, int]:

@@ -40,3 +40,21 @@ def keras_classes(config: Any) -> set[str]:
     if isinstance(config, list):
         return set().union(*(keras_classes(v) for v in config))
     return set()
+
+
+# Layers keras.applications defines for two of its models (ConvNeXt, InceptionResNetV2), taken
+# only for a keras.applications export and only from the module Keras defines them in.
+APPLICATION_CLASSES = {"LayerScale": "keras.src.applications.convnext",
+                       "CustomScaleLayer": "keras.src.applications.inception_resnet_v2"}
+
+
+def misplaced_application_classes(config: Any) -> set[str]:
+    """APPLICATION_CLASSES named anywhere in a config with another module than Keras' own."""
+    if isinstance(config, dict):
+        name = config.get("class_name")
+        found = {str(name)} if name in APPLICATION_CLASSES and config.get("module") != APPLICATION_CLASSES[name] \
+            else set()
+        return found.union(*(misplaced_application_classes(v) for v in config.values()))
+    if isinstance(config, list):
+        return set().union(*(misplaced_application_classes(v) for v in config))
+    return set()

@@ -66,8 +66,12 @@ class KerasProbe:
                 self.fit_inputs[mid] = inputs
         self.inputs_from_datasets()
         result = measure(self)
-        chat = "chat" in ((session.CURRENT.config.get("probe") if session.CURRENT else None) or {})
-        if result is None and not self.served and chat:  # a chatbot: its layers and training checked outside
+        after = (session.CURRENT.config.get("probe") if session.CURRENT else None) or {}
+        if "vision" in after and keras_assets.ACTIVE is not None and keras_assets.ACTIVE.models:
+            # a keras.applications model (Program 2), whatever it was fitted on: run outside on the
+            # host's reference images, the figures its checks judge
+            self.measured = keras_assets.ACTIVE.to_export()
+        elif result is None and not self.served and "chat" in after:  # a chatbot: its layers and training outside
             self.measured = fitted_without_dataset(self)
         return result
 

@@ -22,10 +22,10 @@ PADDED = "padded sequences"
 def re_measured(dataset: str | None, framework: str) -> bool:
     """Whether a model of this dataset and framework is exported and re-measured outside the
     program: image classifiers, text models of padded reviews (Keras or PyTorch), and
-    torchvision's pretrained models (no dataset: Programs 2 and 5) on the host's reference
-    images; a keras.applications one not yet."""
+    pretrained models of torchvision and keras.applications (no dataset: Programs 2 and 5) on
+    the host's reference images."""
     return (dataset in IMAGE_DATASETS or (dataset in TEXT_DATASETS and framework in ("keras", "torch"))
-            or framework == "torchvision")
+            or framework in ("torchvision", "keras_applications"))
 
 
 LAYOUTS = ("channels last", "channels first", "flattened channels last", "flattened channels first",

@@ -37,6 +37,7 @@ class RunPlan(BaseModel):
     max_processes: int = 256
     cpu_threads: int | None = None  # compute threads per job (frameworks' thread pools); None = all cores
     cache_dir: str
+    imports: list[str] = []  # the submission's imports, read by static analysis: which clean sandbox to start ahead
 
 
 class Runner(Protocol):

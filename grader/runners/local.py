@@ -127,9 +127,12 @@ def warm_frameworks(plan: RunPlan) -> list[str]:
     """The loaders a job's clean sandboxes will most likely need, for a classifier: its
     network's framework, and scikit-learn's for a KNN (each in its own process: TensorFlow
     loaded before torch can crash torch); for a pretrained model on the reference images
-    (Programs 2 and 5), torchvision's."""
+    (Programs 2 and 5), torchvision's, or Keras' for a program that imports Keras and not torch
+    (a keras.applications model)."""
     if plan.dataset is None and "torchvision" in plan.frameworks:
-        return ["torchvision"]
+        imports = set(plan.imports)
+        keras = imports & {"keras", "tensorflow", "tf_keras"} and not imports & {"torch", "torchvision"}
+        return ["keras"] if keras and "keras" in plan.frameworks else ["torchvision"]
     if plan.dataset not in IMAGE_DATASETS + TEXT_DATASETS:
         return []
     network = next((f for f in ("keras", "torch") if f in plan.frameworks), None)
