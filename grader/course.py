@@ -289,6 +289,16 @@ class ProgramRubric(Strict):
     checks: list[CheckSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
+    def _ids_unique(self) -> "ProgramRubric":
+        seen: set[str] = set()
+        for check in self.checks:
+            if check.id in seen:
+                raise ValueError(f"check {check.id!r} is named twice: give the second a name of its own "
+                                 f"({check.id}:something)")
+            seen.add(check.id)
+        return self
+
+    @model_validator(mode="after")
     def _thresholds_for_accuracy(self) -> "ProgramRubric":
         if self.thresholds is None and any(c.id.startswith("accuracy.") for c in self.checks):
             raise ValueError("an accuracy check needs thresholds (real and standin, full and quick)")
@@ -392,7 +402,7 @@ def load_rubrics(course: str = "20CSEL76", folder: Path | None = None) -> Rubric
 
 def _check_attributes(rubric: ProgramRubric, course: Course, path: Path) -> None:
     """Each check must feed an attribute the record table grades automatically."""
-    from grader.harness.registry import CHECKS  # the check library, to catch typos in ids
+    from grader.harness.registry import check_fn  # the check library, to catch typos in ids
     from grader.probe.session import AFTER_RUN
 
     for name in rubric.probe:
@@ -409,5 +419,5 @@ def _check_attributes(rubric: ProgramRubric, course: Course, path: Path) -> None
         if check.gate and check.gate not in spec.bands:
             raise RubricError(f"{path}: field checks.{i}.gate: unknown band {check.gate!r} "
                               f"(have: {', '.join(spec.bands)})")
-        if check.id not in CHECKS:
+        if check_fn(check.id) is None:
             raise RubricError(f"{path}: field checks.{i}.id: no check named {check.id!r}")

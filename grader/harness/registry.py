@@ -128,6 +128,13 @@ def basis(check_id: str) -> str:
     return next(text for prefixes, text in BASIS if check_id.startswith(prefixes))
 
 
+def check_fn(spec_id: str) -> tuple[str, CheckFn] | None:
+    """The check a rubric's id names. "static.steps:compile" is the check static.steps under a
+    name of its own, so that one rubric can use a check twice (e.g. once per attribute, with
+    different params); ids stay unique in a result."""
+    return CHECKS.get(spec_id.split(":", 1)[0])
+
+
 def check(check_id: str, title: str) -> Callable[[CheckFn], CheckFn]:
     def register(fn: CheckFn) -> CheckFn:
         CHECKS[check_id] = (title, fn)
