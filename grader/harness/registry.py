@@ -119,6 +119,9 @@ BASIS = (
      "compared with the host's copy of the served file (a keras.applications model: the program's process, "
      "not yet re-measured)"),
     (("vision.",), "the program's process: what the probe saw the program build, read and print"),
+    (("images.", "transfer."),
+     "the program's process: its image folders, its base and head, and the probe's measurement on its validation "
+     "images there (not yet re-measured outside it)"),
     (("",), "the program's process: what the probe recorded there (evidence the program could rewrite)"),
 )
 
@@ -158,3 +161,4 @@ from grader.harness import checks  # noqa: E402,F401  (registers the checks)
 from grader.harness import chat_checks  # noqa: E402,F401  (Program 7: the chatbot)
 from grader.harness import vision_checks  # noqa: E402,F401  (Programs 2 and 5: pretrained vision models)
 from grader.harness import program1_checks  # noqa: E402,F401  (Program 1: KNN and a 3-layer network)
+from grader.harness import transfer_checks  # noqa: E402,F401  (transfer learning on a custom image dataset)
