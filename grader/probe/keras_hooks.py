@@ -79,6 +79,8 @@ class KerasProbe:
         if served is None:
             return
         for (mid, kind), dataset in self.datasets.items():
+            if not is_pipeline(dataset):
+                continue
             if kind == "evaluate" and mid not in self.test_inputs:
                 x = first_inputs(dataset, len(served.y_test) + 1)
                 if x is not None and len(x) == len(served.y_test) and layouts.describe(x, served.x_test):
@@ -401,8 +403,8 @@ class KerasProbe:
             if probe.is_test_set(x):
                 probe.test_inputs[mid] = x
                 record["on_test_set"] = True
-            elif kind == "evaluate" and is_pipeline(x):
-                probe.datasets[(mid, "evaluate")] = x
+            elif kind == "evaluate" and (is_pipeline(x) or hasattr(x, "class_indices")):
+                probe.datasets[(mid, "evaluate")] = x  # a tf.data pipeline, or flow_from_directory's batches
             probe.trace["evaluations"].append(record)
             probe.trace.save()
             return result
