@@ -115,12 +115,29 @@ def install_keras(trace: Any, packages: tuple[str, ...]) -> None:
             wrapped = traced("image_dataset_from_directory", original, ("directory", "labels", "label_mode"))
             wrapped._image_folders = True
             replace_everywhere(package, {id(original): (original, wrapped)})
-        gen = getattr(getattr(mod, "preprocessing", None), "image", None)
-        cls = getattr(gen, "ImageDataGenerator", None)
+        cls = generator_class(package)
         if cls is not None and not getattr(cls.flow_from_directory, "_image_folders", False):
             flow = traced("flow_from_directory", cls.flow_from_directory, ("self", "directory"))
             flow._image_folders = True
             cls.flow_from_directory = flow
+
+
+# Where ImageDataGenerator lives: Keras 3 keeps it in its legacy package (reached through
+# tf.keras.preprocessing.image), Keras 2 (tf_keras) in its preprocessing package.
+GENERATOR_MODULES = ("{}.src.legacy.preprocessing.image", "{}.src.preprocessing.image", "{}.preprocessing.image")
+
+
+def generator_class(package: str) -> Any:
+    import importlib
+
+    for name in GENERATOR_MODULES:
+        try:
+            cls = getattr(importlib.import_module(name.format(package)), "ImageDataGenerator", None)
+        except ImportError:
+            continue
+        if cls is not None:
+            return cls
+    return None
 
 
 def install_torchvision(trace: Any) -> None:
