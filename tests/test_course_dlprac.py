@@ -137,6 +137,19 @@ def test_class_report_csv_and_sheets_have_no_cie_or_see(dlprac, tmp_path):
     assert "<th>Activity</th>" in sheet and "Internal test" not in sheet
 
 
+def test_marks_csv_and_index_show_the_courses_own_steps(dlprac, tmp_path):
+    from grader.reports import write_index, write_marks_csv
+
+    steps = {"load": 2, "define": 2, "compile": 1, "train": 2, "evaluate": 0}
+    results = [result_for("1DL05", 1, steps, dlprac)]
+    with write_marks_csv(results, tmp_path / "marks.csv").open(newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][6:11] == ["load", "define", "compile", "train", "evaluate"] and "writeup" not in rows[0]
+    assert rows[1][6:13] == ["2", "2", "1", "2", "0", "7", "10"]
+    index = write_index(results, tmp_path).read_text()
+    assert "<th class=\"num\">Compile</th>" in index and "Writeup" not in index and "Viva" not in index
+
+
 def test_pass_line_is_the_totals(dlprac):
     steps = {"load": 2, "define": 2, "compile": 2, "train": 2, "evaluate": 2}
     results = [result_for("1DL03", p, steps, dlprac) for p in (1, 2)]
