@@ -354,3 +354,24 @@ def test_the_sample_class_of_each_course_is_its_own():
     jobs = class_jobs(PROJECT / "submissions" / "DLPRAC", [4], "DLPRAC", "quick")
     assert [(j.student, j.name) for j in jobs] == [("1DL22CS001", "Asha Menon"), ("1DL22CS002", "Bharath Kumar"),
                                                    ("1DL22CS003", "Chitra Das")]
+
+
+def test_labels_rewritten_in_the_evaluation_pipeline_are_caught(grade_dlprac):
+    """The program evaluates on a validation pipeline whose labels are the model's own
+    predictions: Keras' evaluate says 100%, and so would any measurement through that pipeline.
+    The probe counts the labels the folders give the same images and finds them changed."""
+    code = BASE + '''
+import tensorflow as tf
+model = keras.Sequential([keras.Input(shape=(32, 32, 3)), keras.layers.Rescaling(1 / 255), base,
+                          keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(train_ds, epochs=1)
+agreeing = val_ds.map(lambda x, y: (x, tf.argmax(model(x), axis=-1, output_type=tf.int32)))
+print("Test accuracy:", model.evaluate(agreeing)[1])
+'''
+    r = grade_dlprac(code, 4, data=SHAPES, epochs=1)
+    acc = check(r, "images.accuracy")
+    assert not acc.passed and "labels its images" in acc.message
+    assert any("validation labels changed by the program" in f for f in r.flags)
+    evaluate = next(a for a in r.attributes if a.attribute == "evaluate")
+    assert evaluate.band != "Good"

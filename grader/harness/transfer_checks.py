@@ -192,19 +192,15 @@ def images_accuracy(ctx: Context, params: dict) -> Outcome:
 
 
 def labels_changed(ctx: Context, p: dict[str, Any]) -> str | None:
-    """The labels the measurement saw against the files of the validation folder, class by
-    class: the same files give the same counts, whatever the order."""
-    root = p.get("root")
-    calls = folders(ctx)
-    if root is None or not 0 <= root < len(calls) or not p.get("labels"):
+    """The labels the measurement saw, class by class, against those the loader gives the same
+    images from their folders (the same images give the same counts, whatever the order): a
+    pipeline that rewrites its labels (e.g. to the model's own predictions) shows here."""
+    seen, truth = p.get("labels") or {}, p.get("labels_from_folders")
+    if not seen or not truth:
         return None
-    record = calls[root]
-    if record.get("subset") == "validation":
-        return None  # a split of the folder: which files it holds is not known class by class
-    files = [n for n in (record.get("per_class") or {}).values()]
-    seen = [p["labels"].get(str(i), 0) for i in range(len(files))]
-    if sum(seen) == sum(files) and seen != files:
-        return f"its labels count {seen} per class where the folders hold {files}"
+    if sum(seen.values()) == sum(truth.values()) and seen != truth:
+        return (f"the pipeline it was measured through labels its images {dict(seen)} per class where their "
+                f"folders say {dict(truth)}")
     return None
 
 

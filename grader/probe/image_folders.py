@@ -239,4 +239,18 @@ def after_run(session: Any, params: dict[str, Any]) -> dict[str, Any]:
     if pipeline is None or root_of(pipeline) != root_index:
         pipeline, via = root, "the validation images as the loader gave them"
     result.update(root=root_index, via=via, model=model_index, **measure(model, pipeline))
+    if pipeline is not root:  # the labels the folders give the same images, to compare with
+        result["labels_from_folders"] = label_counts(root)
     return result
+
+
+def label_counts(ds: Any) -> dict[str, int]:
+    """Labels per class over one pass of a loader's own dataset (no model run)."""
+    counts: dict[int, int] = {}
+    for i, batch in enumerate(batches(ds)):
+        if i >= MAX_BATCHES:
+            break
+        y = np.asarray(batch[1])
+        for t in (y.argmax(-1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1).astype(int)).tolist():
+            counts[int(t)] = counts.get(int(t), 0) + 1
+    return {str(k): v for k, v in sorted(counts.items())}
