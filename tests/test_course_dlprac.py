@@ -375,3 +375,20 @@ print("Test accuracy:", model.evaluate(agreeing)[1])
     assert any("validation labels changed by the program" in f for f in r.flags)
     evaluate = next(a for a in r.attributes if a.attribute == "evaluate")
     assert evaluate.band != "Good"
+
+
+def test_distinct_digits_are_not_taken_for_test_digits():
+    """The leak evidence orders pixels spread over the whole image: the first rows of every
+    digit are blank, and ordering them made a third of the reference's training digits look
+    like served test digits."""
+    import numpy as np
+
+    from grader.probe.leaks import served_test_share
+    from grader.probe.provider import _render_mnist
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 10, 3000)
+    train = (_render_mnist(labels[:2000], rng) * 255).astype("uint8")
+    test = (_render_mnist(labels[2000:], rng) * 255).astype("uint8")
+    assert served_test_share(train / 255.0, test) == 0.0
+    assert served_test_share(test[:500] / 255.0, test) == 1.0
