@@ -327,7 +327,9 @@ print(f"Test accuracy: {acc:.4f}")
 
 
 def test_printing_an_accuracy_it_did_not_measure_is_flagged(grade_dlprac):
-    code = BASE + '''
+    """Also: the program reads its images from Google Drive, as written in Colab; the folder of
+    that name in the submission is read instead."""
+    code = BASE.replace('"data"', '"/content/drive/MyDrive/data"') + '''
 model = keras.Sequential([keras.Input(shape=(32, 32, 3)), keras.layers.Rescaling(1 / 255), base,
                           keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")])
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -340,6 +342,8 @@ print("Test accuracy: 99.50%")  # written by hand
     assert not own.passed and "prints accuracy 99.50%" in own.message
     assert any("prints accuracy 99.50%" in f for f in r.flags)
     assert check(r, "images.accuracy").evidence["measured"] < 0.9
+    assert check(r, "images.loaded").passed
+    assert "/content/drive/MyDrive/data was read from the submission's data/" in r.run.trace["notes"]
 
 
 # ---------------------------------------------------------------- the sample classes

@@ -54,9 +54,10 @@ def images_loaded(ctx: Context, params: dict) -> Outcome:
         held = ", ".join(r.get("beside") or []) or "nothing else"
         return Outcome(False, f"the program reads its images from '{r['directory']}' ({r['loader']}), but the "
                               f"submission has no such folder (beside the program: {held})",
-                       hint=f"submit the images with the program: {r['directory']}/<class>/*.jpg, one folder per "
-                            "class (or train/ and val/ folders, each with one folder per class), at the path the "
-                            "program reads (relative to the program, not a Colab or Drive path)",
+                       hint=f"submit the images with the program: {local_path(r['directory'])}/<class>/*.jpg "
+                            "beside it, one folder per class (or train/ and val/ folders, each with one folder "
+                            "per class); a Colab or Drive path is read from the folder of the same name in the "
+                            "submission",
                        evidence={"calls": calls})
     names = class_names(ctx)
     per_class = next((r["per_class"] for r in calls if r.get("class_names") == names), {})
@@ -74,6 +75,15 @@ def images_loaded(ctx: Context, params: dict) -> Outcome:
                             "subset='validation', or a val/ folder")
     return Outcome(True, f"{sum(per_class.values())} images of {len(names)} classes ({', '.join(names)}) loaded "
                          f"with {calls[0]['loader']}, with validation images kept apart", evidence=evidence)
+
+
+def local_path(directory: str) -> str:
+    """Where in the submission a folder the program reads should be: a Colab or Drive path
+    without its /content/drive/MyDrive/ (or /content/) root."""
+    for root in ("/content/drive/MyDrive/", "/content/drive/My Drive/", "/content/"):
+        if directory.startswith(root):
+            return directory[len(root):]
+    return directory
 
 
 # ---------------------------------------------------------------- define

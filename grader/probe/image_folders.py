@@ -76,7 +76,14 @@ def traced(loader: str, original: Any, arg_names: tuple[str, ...]) -> Any:
     @functools.wraps(original)
     def call(*args: Any, **kwargs: Any) -> Any:
         given = dict(zip(arg_names, args)) | kwargs
-        rec = record_call(loader, given.get("directory", given.get("root", "")), given.get("subset"),
+        key = "directory" if "directory" in given else "root"
+        local = colab_folder(given.get(key, ""))
+        if local is not None:  # a Colab/Drive folder: the one of that name in the submission
+            args, kwargs = tuple(local if a is given[key] else a for a in args), dict(kwargs)
+            if key in kwargs:
+                kwargs[key] = local
+            given[key] = local
+        rec = record_call(loader, given.get(key, ""), given.get("subset"),
                           validation_split=given.get("validation_split"), image_size=given.get("image_size",
                           given.get("target_size")), label_mode=given.get("label_mode", given.get("class_mode")))
         try:
@@ -94,6 +101,27 @@ def traced(loader: str, original: Any, arg_names: tuple[str, ...]) -> Any:
         return out
 
     return call
+
+
+def colab_folder(directory: Any) -> str | None:
+    """A Colab or Drive folder that is not there (/content/drive/MyDrive/flowers/train) read
+    from the submission's folder of the same path's end (flowers/train, else train), as the
+    Colab shim does for files (grader/probe/colab.py); None when it is not such a path."""
+    from grader.probe.colab import COLAB_ROOTS
+
+    text = os.fspath(directory) if isinstance(directory, (str, os.PathLike)) else None
+    if not text or not text.startswith(COLAB_ROOTS) or os.path.isdir(text):
+        return None
+    root = next(r for r in COLAB_ROOTS if text.startswith(r))
+    parts = Path(text[len(root):]).parts
+    for i in range(len(parts)):
+        candidate = Path(*parts[i:])
+        if candidate.is_dir():
+            trace = STATE["trace"]
+            if trace is not None:
+                trace.note(f"{text} was read from the submission's {candidate.as_posix()}/")
+            return candidate.as_posix()
+    return None
 
 
 # ---------------------------------------------------------------- installing
