@@ -68,12 +68,13 @@ def images_loaded(ctx: Context, params: dict) -> Outcome:
                        hint="one folder per class, each with its images", evidence={"calls": calls})
     roles = {r.get("role") for r in calls}
     evidence = {"classes": names, "images per class": per_class, "calls": calls}
+    images = sum(sum(pc.values()) for pc in {r["directory"]: r.get("per_class") or {} for r in calls}.values())
     if "validation" not in roles:
-        return Outcome(False, f"{sum(per_class.values())} images of {len(names)} classes loaded, but none kept "
+        return Outcome(False, f"{images} images of {len(names)} classes loaded, but none kept "
                               "apart for validation", score=0.5, evidence=evidence,
                        hint="keep some images apart: validation_split=0.2 with subset='training' and "
                             "subset='validation', or a val/ folder")
-    return Outcome(True, f"{sum(per_class.values())} images of {len(names)} classes ({', '.join(names)}) loaded "
+    return Outcome(True, f"{images} images of {len(names)} classes ({', '.join(names)}) loaded "
                          f"with {calls[0]['loader']}, with validation images kept apart", evidence=evidence)
 
 
