@@ -152,6 +152,7 @@ def class_pictures(summary: ClassSummary) -> list[dict[str, str]]:
     picture of small multiples) and CIE and SEE with their pass lines."""
     pictures = []
     dists = summary.distributions
+    word = next((e.label.rsplit(" ", 1)[0] for st in summary.students for e in st.record), "Program")
     if dists:
         cols = min(4, len(dists))
         rows = -(-len(dists) // cols)
@@ -160,7 +161,7 @@ def class_pictures(summary: ClassSummary) -> list[dict[str, str]]:
         axes = fig.subplots(rows, cols, squeeze=False)
         for ax, d in zip(axes.flat, dists):
             missing = f", {d.not_submitted} missing" if d.not_submitted else ""
-            _hist(ax, d.totals, d.max, f"Program {d.program} (n={len(d.totals)}{missing}, of {format_mark(d.max)})")
+            _hist(ax, d.totals, d.max, f"{word} {d.program} (n={len(d.totals)}{missing}, of {format_mark(d.max)})")
         for ax in list(axes.flat)[len(dists):]:
             ax.set_visible(False)
         fig.tight_layout()
