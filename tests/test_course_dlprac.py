@@ -396,3 +396,29 @@ def test_distinct_digits_are_not_taken_for_test_digits():
     test = (_render_mnist(labels[2000:], rng) * 255).astype("uint8")
     assert served_test_share(train / 255.0, test) == 0.0
     assert served_test_share(test[:500] / 255.0, test) == 1.0
+
+
+HEAD = '''
+model = keras.Sequential([keras.Input(shape=(32, 32, 3)), keras.layers.Rescaling(1 / 255), base,
+                          keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3, activation="softmax")])
+'''
+
+
+@pytest.mark.parametrize("training, passed, said", [
+    # the head first on the frozen base, then the whole model at a small rate: on purpose
+    ('''model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(train_ds, epochs=1)
+base.trainable = True
+model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(train_ds, epochs=1)
+''', True, "frozen, then fine-tuned at a small learning rate"),
+    # the base unfrozen and trained at Adam's default rate: its pretrained weights overwritten
+    ('''base.trainable = True
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+model.fit(train_ds, epochs=1)
+''', False, "train at a learning rate of 0.001"),
+])
+def test_the_base_is_frozen_or_fine_tuned_on_purpose(grade_dlprac, training, passed, said):
+    r = grade_dlprac(BASE + HEAD + training + "model.evaluate(val_ds)\n", 4, data=SHAPES, epochs=1)
+    base = check(r, "transfer.base")
+    assert base.passed is passed and said in base.message, base.message
