@@ -199,8 +199,7 @@ def ran_on(result: GradeResult) -> str:
 
 def job_line(result: GradeResult) -> str:
     """'1GA20CS012 program 3: ok, writeup 5/5 execution 18/20, 41 s' (one finished job)."""
-    marks = " ".join(f"{k} {result.marks[k]:g}/{result.max.get(k, 0):g}" for k in ("writeup", "execution")
-                     if result.marks.get(k) is not None)
+    marks = " ".join(f"{k} {v:g}/{result.max.get(k, 0):g}" for k, v in result.marks.items() if v is not None)
     took = f", {result.run.wall_s:.0f} s" if result.run and result.run.wall_s else ""
     why = f" ({result.status_message[:100]})" if result.outcome not in ("ok", "missing") and result.status_message else ""
     where = f" on {ran_on(result)}" if ran_on(result) else ""
@@ -270,7 +269,8 @@ def batch_cmd(
     for report in outcome.similarity:
         out.print(f"Program {report.program}: {len(report.flagged)} similar pair(s) flagged for review: "
                   f"{out_dir / 'similarity' / f'program{report.program}.html'}", highlight=False)
-    out.print(f"Class summary: {outcome.index}\nMarks: {outcome.csv}\nCourse report (CIE/SEE): {outcome.course_report}")
+    scheme = "CIE/SEE" if rubrics.course.scheme == "cie_see" else rubrics.course.total.name
+    out.print(f"Class summary: {outcome.index}\nMarks: {outcome.csv}\nCourse report ({scheme}): {outcome.course_report}")
 
 
 def _cluster_engine(rubrics, cache_dir: Path, address: str, sandbox: str, image: Optional[str], gpus: str,

@@ -64,13 +64,22 @@ class Rounding(Strict):
 
 
 class PassRule(Strict):
-    cie_min_fraction: float = Field(ge=0, le=1)
-    see_min_fraction: float = Field(ge=0, le=1)
+    """A CIE/SEE course (20CSEL76) passes on each of CIE and SEE on its own; a course with a
+    plain points scheme (`total:`) on its total."""
+
+    cie_min_fraction: float | None = Field(default=None, ge=0, le=1)
+    see_min_fraction: float | None = Field(default=None, ge=0, le=1)
+    total_min_fraction: float | None = Field(default=None, ge=0, le=1)
 
 
 class AssessmentSpec(Strict):
     table: str
     alternative: str | None = None
+    # program -> table, for programs whose attributes differ from the others' (a course
+    # whose steps differ by activity); the others use `table`.
+    by_program: dict[int, str] = Field(default_factory=dict)
+    # What one entry is called on the sheets ("Program 3", "Activity 3"); None: the default.
+    entry_label: str | None = None
 
 
 class CiePart(Strict):
@@ -120,6 +129,13 @@ class See(Strict):
         return self
 
 
+class Total(Cie):
+    """A plain points scheme: the course total made of components (e.g. the sum of the
+    activities' marks), with no CIE/SEE split."""
+
+    name: str = "Total"
+
+
 class SimilaritySpec(Strict):
     """How `grader similarity` pairs a class's submissions of one program. It only flags pairs
     for faculty review; it never changes a mark. Lengths are in characters of copydetect's
@@ -150,22 +166,58 @@ class Course(Strict):
     rounding: Rounding = Rounding()
     pass_rule: PassRule
     rubric_tables: dict[str, dict[str, AttributeSpec]]
-    assessments: dict[str, AssessmentSpec]
-    cie: Cie
-    see: See
+    # Which table each assessment uses; a course that only grades programs needs no more
+    # than the default (each program's entry marked with the table `record`).
+    assessments: dict[str, AssessmentSpec] = Field(
+        default_factory=lambda: {"record": AssessmentSpec(table="record")})
+    # Either the manual's CIE and SEE (both), or a plain total: one scheme, not both.
+    cie: Cie | None = None
+    see: See | None = None
+    total: Total | None = None
 
     @model_validator(mode="after")
     def _tables_exist(self) -> "Course":
+        if "record" not in self.assessments:
+            raise ValueError("assessments: the programs' entries need an assessment named 'record'")
         for name, a in self.assessments.items():
-            for table in filter(None, [a.table, a.alternative]):
+            for table in filter(None, [a.table, a.alternative, *a.by_program.values()]):
                 if table not in self.rubric_tables:
                     raise ValueError(f"assessment {name!r} names unknown table {table!r}")
         return self
 
-    def table(self, assessment: str, alternative: bool = False) -> dict[str, AttributeSpec]:
+    @model_validator(mode="after")
+    def _one_scheme(self) -> "Course":
+        pr = self.pass_rule
+        if self.total is not None:
+            if self.cie is not None or self.see is not None:
+                raise ValueError("a course has either cie and see, or a total, not both")
+            if pr.total_min_fraction is None:
+                raise ValueError("pass_rule: a course with a total needs total_min_fraction")
+            return self
+        if self.cie is None or self.see is None:
+            raise ValueError("the marks scheme needs cie and see, or a total")
+        if pr.cie_min_fraction is None or pr.see_min_fraction is None:
+            raise ValueError("pass_rule: a course with cie and see needs cie_min_fraction and see_min_fraction")
+        return self
+
+    @property
+    def scheme(self) -> Literal["cie_see", "total"]:
+        return "total" if self.total is not None else "cie_see"
+
+    @property
+    def components(self) -> list[CieComponent]:
+        """The components the course total is made of: CIE's, or the plain total's."""
+        return (self.total or self.cie).components
+
+    def table_name(self, assessment: str, alternative: bool = False, program: int | None = None) -> str:
         spec = self.assessments[assessment]
-        name = spec.alternative if alternative and spec.alternative else spec.table
-        return self.rubric_tables[name]
+        if program is not None and program in spec.by_program and not alternative:
+            return spec.by_program[program]
+        return spec.alternative if alternative and spec.alternative else spec.table
+
+    def table(self, assessment: str, alternative: bool = False,
+              program: int | None = None) -> dict[str, AttributeSpec]:
+        return self.rubric_tables[self.table_name(assessment, alternative, program)]
 
 
 # ---------------------------------------------------------------- programN.yaml
@@ -235,6 +287,16 @@ class ProgramRubric(Strict):
     # prompts to put to a chatbot's response function, the reference images to classify).
     probe: dict[str, Any] = Field(default_factory=dict)
     checks: list[CheckSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ids_unique(self) -> "ProgramRubric":
+        seen: set[str] = set()
+        for check in self.checks:
+            if check.id in seen:
+                raise ValueError(f"check {check.id!r} is named twice: give the second a name of its own "
+                                 f"({check.id}:something)")
+            seen.add(check.id)
+        return self
 
     @model_validator(mode="after")
     def _thresholds_for_accuracy(self) -> "ProgramRubric":
@@ -340,7 +402,7 @@ def load_rubrics(course: str = "20CSEL76", folder: Path | None = None) -> Rubric
 
 def _check_attributes(rubric: ProgramRubric, course: Course, path: Path) -> None:
     """Each check must feed an attribute the record table grades automatically."""
-    from grader.harness.registry import CHECKS  # the check library, to catch typos in ids
+    from grader.harness.registry import check_fn  # the check library, to catch typos in ids
     from grader.probe.session import AFTER_RUN
 
     for name in rubric.probe:
@@ -348,7 +410,7 @@ def _check_attributes(rubric: ProgramRubric, course: Course, path: Path) -> None
             raise RubricError(f"{path}: field probe.{name}: no post-run step named {name!r} "
                               f"(have: {', '.join(AFTER_RUN) or 'none'})")
 
-    table = course.table("record")
+    table = course.table("record", program=rubric.program)
     for i, check in enumerate(rubric.checks):
         spec = table.get(check.attribute)
         if spec is None or spec.manual:
@@ -357,5 +419,5 @@ def _check_attributes(rubric: ProgramRubric, course: Course, path: Path) -> None
         if check.gate and check.gate not in spec.bands:
             raise RubricError(f"{path}: field checks.{i}.gate: unknown band {check.gate!r} "
                               f"(have: {', '.join(spec.bands)})")
-        if check.id not in CHECKS:
+        if check_fn(check.id) is None:
             raise RubricError(f"{path}: field checks.{i}.id: no check named {check.id!r}")

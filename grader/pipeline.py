@@ -117,7 +117,7 @@ def grade(job: Job, rubrics: Rubrics, runner: Runner, cache_dir: Path, artifacts
                if static.parses else unparsable_run(static))
     checks = judge(job, rubric, static, run if run.status != Status.rejected else None)
     gates = {c.id: c.gate for c in rubric.checks}
-    attributes = score(checks, rubrics.course, gates, job.assessment)
+    attributes = score(checks, rubrics.course, gates, job.assessment, program=job.program)
     trace = run.trace or {}
     save_curve(trace, artifacts_to)
     dataset = trace.get("dataset") or {}

@@ -33,6 +33,7 @@ def attribute_mark(name: str, spec: AttributeSpec, checks: list[CheckResult], co
 
 
 def score(checks: list[CheckResult], course: Course, gates: dict[str, str | None],
-          assessment: str = "record", alternative_table: bool = False) -> list[AttributeMark]:
-    table = course.table(assessment, alternative_table)
+          assessment: str = "record", alternative_table: bool = False,
+          program: int | None = None) -> list[AttributeMark]:
+    table = course.table(assessment, alternative_table, program)
     return [attribute_mark(name, spec, checks, course, gates) for name, spec in table.items()]

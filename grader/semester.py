@@ -83,6 +83,26 @@ def scale(course: Course, value: float, of: float, to: float) -> float:
     return course.rounding.apply(float(exact))
 
 
+class PassLines(BaseModel):
+    """Where a course's pass lines lie: on CIE and on SEE, or on the plain total alone."""
+
+    name: str  # what the first total is called: "CIE", or the plain total's name
+    first_max: float
+    first: Fraction
+    see: Fraction | None  # None: no SEE
+
+    model_config = {"arbitrary_types_allowed": True}
+
+
+def pass_lines(course: Course) -> PassLines:
+    pr = course.pass_rule
+    if course.total is not None:
+        return PassLines(name=course.total.name, first_max=course.total.max,
+                         first=threshold(pr.total_min_fraction, course.total.max), see=None)
+    return PassLines(name="CIE", first_max=course.cie.max, first=threshold(pr.cie_min_fraction, course.cie.max),
+                     see=threshold(pr.see_min_fraction, course.see.scale_to))
+
+
 def threshold(fraction: float, maximum: float) -> Fraction:
     return Fraction(str(fraction)) * Fraction(str(maximum))
 
@@ -180,10 +200,16 @@ class OverrideNote(BaseModel):
 
 
 class StudentCourseMarks(BaseModel):
+    """A student's course marks. With the manual's scheme (`scheme` "cie_see") the cie_*
+    fields hold CIE and the see_* fields SEE; with a plain points scheme ("total") the cie_*
+    fields hold the course total (named `total_name`), and there is no SEE (empty, zero, met)."""
+
     course: str
     title: str
     usn: str
     name: str = ""
+    scheme: Literal["cie_see", "total"] = "cie_see"
+    total_name: str = "CIE"
     cie_components: list[Component]
     cie: float
     cie_max: float
@@ -255,8 +281,13 @@ class FlaggedSubmission(BaseModel):
 
 
 class ClassSummary(BaseModel):
+    """The class's marks; with a plain points scheme (`scheme` "total") the cie_* fields hold
+    the course total and there is no SEE (see StudentCourseMarks)."""
+
     course: str
     title: str
+    scheme: Literal["cie_see", "total"] = "cie_see"
+    total_name: str = "CIE"
     internal_table: str
     internal_table_label: str
     programs: list[int]
@@ -291,13 +322,18 @@ def humanize(name: str) -> str:
     return name.replace("_", " ").strip().capitalize()
 
 
-def assessment_label(name: str, program: int | None = None) -> str:
+def assessment_label(name: str, program: int | None = None, course: Course | None = None) -> str:
     label = ASSESSMENT_LABELS.get(name, humanize(name))
-    return f"Program {program}" if name == "record" and program is not None else label
+    spec = course.assessments.get(name) if course is not None else None
+    if name == "record" and program is not None:
+        return f"{spec.entry_label if spec and spec.entry_label else 'Program'} {program}"
+    return label
 
 
 def table_label(course: Course, table: str) -> str:
     """'internal_marks_distribution: Writeup 10 + Execution 20 + Viva 10 = 40'."""
+    if not table:
+        return ""
     specs = course.rubric_tables[table]
     parts = " + ".join(f"{humanize(k)} {fmt(v.max)}" for k, v in specs.items())
     return f"{table}: {parts} = {fmt(sum(v.max for v in specs.values()))}"
@@ -306,7 +342,11 @@ def table_label(course: Course, table: str) -> str:
 def resolve_internal_table(course: Course, choice: str | None) -> str:
     """The internal test's table: None = the course's default; else a table name or a short
     form ('marks-distribution', 'internal-test-rubric') of the default or its alternative."""
-    spec = course.assessments["internal"]
+    spec = course.assessments.get("internal")
+    if spec is None:  # a course without an internal test (a plain points scheme)
+        if choice:
+            raise ValueError(f"course {course.course} has no internal test, so no table {choice!r} for it")
+        return ""
     allowed = [t for t in (spec.table, spec.alternative) if t]
     if choice is None or choice == "":
         return spec.table
@@ -358,7 +398,7 @@ def automatic_marks(result: GradeResult, rubrics: Rubrics, assessment: str, tabl
     spec = course.assessments[assessment]
     alternative = table_name != spec.table and table_name == spec.alternative
     rescored = score(result.checks, course, _gates(rubrics, result.program), assessment=assessment,
-                     alternative_table=alternative)
+                     alternative_table=alternative, program=result.program)
     return {a.attribute: a for a in rescored}, True
 
 
@@ -379,7 +419,7 @@ def build_entry(rubrics: Rubrics, assessment: str, table_name: str, result: Grad
     table = course.rubric_tables[table_name]
     overrides = overrides if overrides is not None else []
     problems = problems if problems is not None else []
-    label = assessment_label(assessment, program)
+    label = assessment_label(assessment, program, course)
     auto: dict[str, AttributeMark] = {}
     rescored = False
     if result is not None:
@@ -398,7 +438,7 @@ def build_entry(rubrics: Rubrics, assessment: str, table_name: str, result: Grad
                             f"{table_name}; not counted")
             continue
         rows[m.attribute] = m
-    zeroes = course.see.change_of_experiment_zeroes if change_of_experiment else None
+    zeroes = course.see.change_of_experiment_zeroes if change_of_experiment and course.see else None
 
     cells: list[MarkCell] = []
     for name, spec in table.items():
@@ -523,6 +563,11 @@ def _entry_for(rubrics: Rubrics, source: str, results: list[GradeResult], manual
 
 def pass_rule_text(course: Course) -> str:
     pr, see = course.pass_rule, course.see
+    if course.total is not None:
+        return (f"Pass: at least {fmt(Fraction(str(pr.total_min_fraction)) * 100)}% of the "
+                f"{course.total.name.lower()} ({fmt(threshold(pr.total_min_fraction, course.total.max))} of "
+                f"{fmt(course.total.max)}), on the marks as awarded. Until every entry is in, the result is "
+                f"provisional.")
     return (f"Pass: at least {fmt(Fraction(str(pr.cie_min_fraction)) * 100)}% in CIE "
             f"({fmt(threshold(pr.cie_min_fraction, course.cie.max))} of {fmt(course.cie.max)}) and at least "
             f"{fmt(Fraction(str(pr.see_min_fraction)) * 100)}% in SEE "
@@ -536,8 +581,13 @@ def rules(course: Course, programs: list[int], internal_table: str) -> list[str]
     how = "half up" if r.mode == "half_up" else "half to even"
     places = "whole marks" if r.decimals == 0 else f"{r.decimals} decimal place{'s' if r.decimals > 1 else ''}"
     out = []
-    for comp in course.cie.components:
-        if comp.from_ and comp.aggregate == "average":
+    for comp in course.components:
+        if comp.from_ and comp.aggregate == "sum":
+            listed = ", ".join(map(str, programs)) if programs else "none yet"
+            out.append(f"{comp.key} ({comp.name}, out of {fmt(comp.max)}) adds the entries of the programs graded "
+                       f"so far in this class ({listed}); a program not yet graded for a student counts as zero "
+                       f"until it is.")
+        elif comp.from_ and comp.aggregate == "average":
             entry_max = sum(v.max for v in course.table(comp.from_).values())
             listed = ", ".join(map(str, programs)) if programs else "none yet"
             out.append(f"{comp.key} ({comp.name}, out of {fmt(comp.max)}) is the average of the weekly entries "
@@ -554,13 +604,15 @@ def rules(course: Course, programs: list[int], internal_table: str) -> list[str]
                 bits.append(f"{assessment_label(p.from_).lower()} ({fmt(tmax)} reduced to {fmt(p.reduce_to)})")
             out.append(f"{comp.key} ({comp.name}, out of {fmt(comp.max)}) = " + " + ".join(bits) + ".")
     see = course.see
-    out.append(f"SEE = " + " + ".join(f"{p.name} ({fmt(p.max)})" for p in see.parts)
-               + f" = {fmt(see.raw_max)}, scaled to {fmt(see.scale_to)}. A change of experiment makes "
-               f"Part A's {see.change_of_experiment_zeroes} zero.")
+    if see is not None:
+        out.append(f"SEE = " + " + ".join(f"{p.name} ({fmt(p.max)})" for p in see.parts)
+                   + f" = {fmt(see.raw_max)}, scaled to {fmt(see.scale_to)}. A change of experiment makes "
+                   f"Part A's {see.change_of_experiment_zeroes} zero.")
     out.append(f"Every average, reduction and scaling is rounded {how} to {places}, once; totals add the "
                f"rounded figures.")
     out.append(pass_rule_text(course))
-    out.append(f"Internal test marked with the table {table_label(course, internal_table)}.")
+    if internal_table:
+        out.append(f"Internal test marked with the table {table_label(course, internal_table)}.")
     return out
 
 
@@ -583,7 +635,7 @@ def student_marks(rubrics: Rubrics, usn: str, results: list[GradeResult], manual
     name = name or next((r.name for r in mine if r.name), "")
 
     components: list[Component] = []
-    for comp in course.cie.components:
+    for comp in course.components:
         if comp.from_ and comp.aggregate:
             graded = sorted({r.program for r in mine if r.assessment == comp.from_})
             progs = sorted(set(programs if programs is not None else graded)
@@ -591,7 +643,7 @@ def student_marks(rubrics: Rubrics, usn: str, results: list[GradeResult], manual
             entries = []
             for p in progs:
                 result = next((r for r in mine if r.assessment == comp.from_ and r.program == p), None)
-                entry = build_entry(rubrics, comp.from_, course.assessments[comp.from_].table, result, p,
+                entry = build_entry(rubrics, comp.from_, course.table_name(comp.from_, program=p), result, p,
                                     _rows_for(rows, comp.from_, p), overrides=overrides, problems=problems)
                 entries.append(entry)
                 pending += _pending_items(entry)
@@ -629,7 +681,7 @@ def student_marks(rubrics: Rubrics, usn: str, results: list[GradeResult], manual
     cie_provisional = any(c.provisional for c in components)
 
     see_parts = []
-    for part in course.see.parts:
+    for part in (course.see.parts if course.see else []):
         entry = _entry_for(rubrics, part.from_, mine, rows, table_internal, overrides, problems)
         pending += _pending_items(entry)
         mark = entry.total if entry.max == part.max else scale(course, entry.total, entry.max, part.max)
@@ -637,22 +689,22 @@ def student_marks(rubrics: Rubrics, usn: str, results: list[GradeResult], manual
                               provisional=not entry.complete,
                               rule=f"{fmt(entry.total)} of {fmt(entry.max)}"))
     see_raw = float(sum(Fraction(str(p.mark)) for p in see_parts))
-    see_scaled = scale(course, see_raw, course.see.raw_max, course.see.scale_to)
+    see_scaled = scale(course, see_raw, course.see.raw_max, course.see.scale_to) if course.see else 0.0
     see_provisional = any(p.provisional for p in see_parts)
 
-    pr = course.pass_rule
-    cie_ok = meets(cie, pr.cie_min_fraction, course.cie.max)
-    see_ok = meets(see_scaled, pr.see_min_fraction, course.see.scale_to)
+    lines = pass_lines(course)
+    cie_ok = Fraction(str(cie)) >= lines.first
+    see_ok = lines.see is None or Fraction(str(see_scaled)) >= lines.see
     provisional = cie_provisional or see_provisional
     result: Result = "PROVISIONAL" if provisional else ("PASS" if cie_ok and see_ok else "FAIL")
     progs = next((c.programs_graded for c in components if c.entries or c.programs_graded), [])
     return StudentCourseMarks(
-        course=course.course, title=course.title, usn=usn, name=name,
-        cie_components=components, cie=cie, cie_max=course.cie.max, cie_provisional=cie_provisional,
-        see_parts=see_parts, see_raw=see_raw, see_raw_max=course.see.raw_max, see=see_scaled,
-        see_max=course.see.scale_to, see_provisional=see_provisional,
-        cie_pass_mark=float(threshold(pr.cie_min_fraction, course.cie.max)),
-        see_pass_mark=float(threshold(pr.see_min_fraction, course.see.scale_to)),
+        course=course.course, title=course.title, usn=usn, name=name, scheme=course.scheme,
+        total_name=lines.name, cie_components=components, cie=cie, cie_max=lines.first_max,
+        cie_provisional=cie_provisional,
+        see_parts=see_parts, see_raw=see_raw, see_raw_max=course.see.raw_max if course.see else 0.0,
+        see=see_scaled, see_max=course.see.scale_to if course.see else 0.0, see_provisional=see_provisional,
+        cie_pass_mark=float(lines.first), see_pass_mark=float(lines.see or 0),
         cie_meets=cie_ok, see_meets=see_ok, result=result, provisional=provisional, pending=pending,
         internal_table=table_internal, internal_table_label=table_label(course, table_internal),
         overrides=overrides, problems=problems, rules=rules(course, progs, table_internal))
@@ -679,7 +731,7 @@ def class_summary(rubrics: Rubrics, results: Iterable[GradeResult], manual: Iter
     rows_by_student: dict[str, list[ManualEntry]] = {}
     for m in manual:
         rows_by_student.setdefault(m.usn.upper(), []).append(m)
-    averaged = [c.from_ for c in course.cie.components if c.from_ and c.aggregate]
+    averaged = [c.from_ for c in course.components if c.from_ and c.aggregate]
     programs = sorted({r.program for r in results if r.assessment in averaged}
                       | {m.program for m in manual if m.assessment in averaged and m.program is not None})
     usns = sorted(set(roster) | set(by_student) | set(rows_by_student))
@@ -710,13 +762,13 @@ def class_summary(rubrics: Rubrics, results: Iterable[GradeResult], manual: Iter
                                                  program=e.program, reasons=e.flags, standin=e.standin,
                                                  sheet=e.sheet))
     counts = {k: sum(1 for s in students if s.result == k) for k in ("PASS", "FAIL", "PROVISIONAL")}
-    pr = course.pass_rule
+    lines = pass_lines(course)
     return ClassSummary(
-        course=course.course, title=course.title, internal_table=table_internal,
+        course=course.course, title=course.title, scheme=course.scheme, total_name=lines.name,
+        internal_table=table_internal,
         internal_table_label=table_label(course, table_internal), programs=programs, students=students,
-        distributions=distributions, cie_max=course.cie.max, see_max=course.see.scale_to,
-        cie_pass_mark=float(threshold(pr.cie_min_fraction, course.cie.max)),
-        see_pass_mark=float(threshold(pr.see_min_fraction, course.see.scale_to)),
+        distributions=distributions, cie_max=lines.first_max, see_max=course.see.scale_to if course.see else 0.0,
+        cie_pass_mark=float(lines.first), see_pass_mark=float(lines.see or 0),
         flagged=flagged, standin=standin, counts=counts,
         pass_rule=pass_rule_text(course), rules=rules(course, programs, table_internal))
 

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from grader.models import NOT_SUBMITTED, Job, Mode
+from grader.paths import RUBRICS_DIR
 from grader.probe.notebook import NotebookError, notebook_source
 
 RUNNABLE = (".py", ".ipynb")
@@ -141,14 +142,25 @@ def read_roster(path: Path) -> dict[str, str]:
                 for r in rows if (r.get(cols["usn"]) or "").strip()}
 
 
+def other_course(folder: Path) -> bool:
+    """A subfolder named after a course of rubrics/ (e.g. submissions/DLPRAC/) holds another
+    course's class, graded with `grader batch submissions/DLPRAC --course DLPRAC`: it is not
+    a student of this class."""
+    return (RUBRICS_DIR / folder.name / "course.yaml").is_file()
+
+
+def student_folders(folder: Path) -> list[Path]:
+    return sorted((p for p in folder.iterdir() if p.is_dir() and p.name not in SKIP_DIRS
+                   and not p.name.startswith(".") and not other_course(p)), key=lambda p: p.name.upper())
+
+
 def class_jobs(folder: Path, programs: list[int], course: str, mode: Mode) -> list[Job]:
     """`grader batch DIR`: one subfolder per student, named by USN."""
     folder = Path(folder)
     if not folder.is_dir():
         raise SubmissionError(f"{folder}: not a folder of student submissions")
     roster = read_roster(folder)
-    students = sorted((p for p in folder.iterdir() if p.is_dir() and p.name not in SKIP_DIRS
-                       and not p.name.startswith(".")), key=lambda p: p.name.upper())
+    students = student_folders(folder)
     if not students:
         raise SubmissionError(f"{folder}: no student subfolders (one per student, named by USN)")
     jobs = []
@@ -167,7 +179,6 @@ def programs_in(folder: Path) -> list[int]:
     if not Path(folder).is_dir():
         raise SubmissionError(f"{folder}: not a folder of student submissions")
     found = set()
-    for student_dir in Path(folder).iterdir():
-        if student_dir.is_dir():
-            found.update(entries_by_program(student_dir))
+    for student_dir in student_folders(Path(folder)):
+        found.update(entries_by_program(student_dir))
     return sorted(found)

@@ -58,7 +58,11 @@ def parses(ctx: Context, params: dict) -> Outcome:
 
 @check("static.steps", "The program has the required steps")
 def steps(ctx: Context, params: dict) -> Outcome:
+    """params.steps: only these of the rubric's required steps (a rubric that marks each step
+    under an attribute of its own names the step there)."""
     present = ctx.static.steps
+    if present and params.get("steps"):
+        present = {s: ok for s, ok in present.items() if s in params["steps"]}
     if not present:
         return Outcome(False, "could not look for the steps: the program does not parse", score=0.0)
     missing = [STEP_NAMES.get(s, s) for s, ok in present.items() if not ok]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from grader.course import ProgramRubric
-from grader.harness.registry import CHECKS, Context, Outcome, basis
+from grader.harness.registry import Context, Outcome, basis, check_fn
 from grader.models import CheckResult, Job, RunRecord, StaticReport
 
 
@@ -11,7 +11,7 @@ def judge(job: Job, rubric: ProgramRubric, static: StaticReport, run: RunRecord 
     ctx = Context(job=job, rubric=rubric, static=static, run=run)
     results = []
     for spec in rubric.checks:
-        title, fn = CHECKS[spec.id]
+        title, fn = check_fn(spec.id)
         try:
             out = fn(ctx, spec.params)
         except Exception as e:  # a harness bug must not cost the student marks silently

@@ -119,6 +119,9 @@ BASIS = (
      "clean sandbox: a torchvision or keras.applications model exported and re-run on the host's reference "
      "images, its weights compared with the host's copy of the served file"),
     (("vision.",), "the program's process: what the probe saw the program build, read and print"),
+    (("images.", "transfer."),
+     "the program's process: its image folders, its base and head, and the probe's measurement on its validation "
+     "images there (not yet re-measured outside it)"),
     (("",), "the program's process: what the probe recorded there (evidence the program could rewrite)"),
 )
 
@@ -126,6 +129,13 @@ BASIS = (
 def basis(check_id: str) -> str:
     """Where a check's figure comes from: the host, the clean sandbox or the program's process."""
     return next(text for prefixes, text in BASIS if check_id.startswith(prefixes))
+
+
+def check_fn(spec_id: str) -> tuple[str, CheckFn] | None:
+    """The check a rubric's id names. "static.steps:compile" is the check static.steps under a
+    name of its own, so that one rubric can use a check twice (e.g. once per attribute, with
+    different params); ids stay unique in a result."""
+    return CHECKS.get(spec_id.split(":", 1)[0])
 
 
 def check(check_id: str, title: str) -> Callable[[CheckFn], CheckFn]:
@@ -151,3 +161,4 @@ from grader.harness import checks  # noqa: E402,F401  (registers the checks)
 from grader.harness import chat_checks  # noqa: E402,F401  (Program 7: the chatbot)
 from grader.harness import vision_checks  # noqa: E402,F401  (Programs 2 and 5: pretrained vision models)
 from grader.harness import program1_checks  # noqa: E402,F401  (Program 1: KNN and a 3-layer network)
+from grader.harness import transfer_checks  # noqa: E402,F401  (transfer learning on a custom image dataset)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.probe import keras_assets, layouts
+from grader.probe import image_folders, keras_assets, layouts
 from grader.probe.keras_batches import KEPT_SAMPLES, BatchLoop
 from grader.probe.keras_loops import TapeLoops
 from grader.probe.trace import Trace, plain
@@ -83,6 +83,8 @@ class KerasProbe:
         if served is None:
             return
         for (mid, kind), dataset in self.datasets.items():
+            if not is_pipeline(dataset):
+                continue
             if kind == "evaluate" and mid not in self.test_inputs:
                 x = first_inputs(dataset, len(served.y_test) + 1)
                 if x is not None and len(x) == len(served.y_test) and layouts.describe(x, served.x_test):
@@ -117,6 +119,7 @@ class KerasProbe:
             pass
         self._patch_datasets()
         keras_assets.install(self.trace, tuple(mod.__name__ for mod in modules))  # get_file, applications
+        image_folders.install_keras(self.trace, tuple(mod.__name__ for mod in modules))  # a custom dataset
 
     def on_import(self, name: str) -> None:
         """A Keras package imported after the probe installed (tf_keras under Keras 3) gets
@@ -276,6 +279,7 @@ class KerasProbe:
                 record["epochs_capped_to"] = probe.epochs_cap
             kwargs["callbacks"] = as_list(kwargs.get("callbacks")) + [probe._epoch_callback(model, record)]
             kwargs["callbacks"] += probe.quick_training(model, record)
+            record["weights"] = trainable_summary(model)
             probe.trace["fits"].append(record)
             x, y = bound.get("x"), bound.get("y")
             if hasattr(x, "shape"):
@@ -403,8 +407,8 @@ class KerasProbe:
             if probe.is_test_set(x):
                 probe.test_inputs[mid] = x
                 record["on_test_set"] = True
-            elif kind == "evaluate" and is_pipeline(x):
-                probe.datasets[(mid, "evaluate")] = x
+            elif kind == "evaluate" and (is_pipeline(x) or hasattr(x, "class_indices")):
+                probe.datasets[(mid, "evaluate")] = x  # a tf.data pipeline, or flow_from_directory's batches
             probe.trace["evaluations"].append(record)
             probe.trace.save()
             return result
@@ -604,6 +608,20 @@ def callback_base(model: Any) -> type:
         if package in KERAS_PACKAGES:
             return importlib.import_module(f"{package}.callbacks").Callback
     return importlib.import_module("keras.callbacks").Callback
+
+
+def trainable_summary(model: Any) -> dict[str, Any]:
+    """What this fit trains: the parameters it updates and those it keeps (frozen layers), and
+    the layers with weights that train (a pretrained base frozen or fine-tuned)."""
+    def count(weights: Any) -> int:
+        try:
+            return int(sum(int(np.prod(w.shape)) for w in weights))
+        except Exception:
+            return 0
+
+    return {"trainable": count(getattr(model, "trainable_weights", [])),
+            "frozen": count(getattr(model, "non_trainable_weights", [])),
+            "trainable_layers": [l.name for l in flat_layers(model) if l.trainable and l.weights][:500]}
 
 
 def validation_of(bound: dict[str, Any]) -> Any:

@@ -65,6 +65,9 @@ class TorchvisionProbe:
         self._wrap_builders()
         self._wrap_torch_load()
         self._wrap_image_readers()
+        from grader.probe import image_folders
+
+        image_folders.install_torchvision(self.trace)  # a custom dataset: ImageFolder
 
     def _served(self, served: weights.Served, url: str) -> None:
         entry = {"file": served.file_name, "source": served.source, "verified": served.verified,

@@ -78,6 +78,19 @@ def _entry_row(entry: Entry, page_rel: str, out_dir: Path) -> dict[str, Any]:
     }
 
 
+def _columns(entries: list[Entry]) -> list[dict[str, Any]]:
+    """The attributes of a component's entries, in order, each once (entries marked with
+    different tables, e.g. a course whose last activity has steps of its own, share a table);
+    `max` is None where the entries' maxima differ (each cell then shows its own)."""
+    columns: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        for c in e.cells:
+            col = columns.setdefault(c.attribute, {"attribute": c.attribute, "label": c.label, "max": c.max})
+            if col["max"] != c.max:
+                col["max"] = None
+    return list(columns.values())
+
+
 def course_sheet_html(marks: StudentCourseMarks, out_dir: Path, generated: str | None = None) -> str:
     out_dir = Path(out_dir)
     page_rel = course_sheet_relpath(marks.usn)
@@ -86,7 +99,8 @@ def course_sheet_html(marks: StudentCourseMarks, out_dir: Path, generated: str |
         comps.append({
             "c": comp,
             "entries": [_entry_row(e, page_rel, out_dir) for e in comp.entries],
-            "columns": comp.entries[0].cells if comp.entries else [],
+            "columns": _columns(comp.entries),
+            "entry_word": comp.entries[0].label.rsplit(" ", 1)[0] if comp.entries else "Program",
             "parts": [{"p": p, **_entry_row(p.entry, page_rel, out_dir)} for p in comp.parts],
         })
     see_parts = [{"p": p, **_entry_row(p.entry, page_rel, out_dir)} for p in marks.see_parts]
@@ -138,6 +152,7 @@ def class_pictures(summary: ClassSummary) -> list[dict[str, str]]:
     picture of small multiples) and CIE and SEE with their pass lines."""
     pictures = []
     dists = summary.distributions
+    word = next((e.label.rsplit(" ", 1)[0] for st in summary.students for e in st.record), "Program")
     if dists:
         cols = min(4, len(dists))
         rows = -(-len(dists) // cols)
@@ -146,7 +161,7 @@ def class_pictures(summary: ClassSummary) -> list[dict[str, str]]:
         axes = fig.subplots(rows, cols, squeeze=False)
         for ax, d in zip(axes.flat, dists):
             missing = f", {d.not_submitted} missing" if d.not_submitted else ""
-            _hist(ax, d.totals, d.max, f"Program {d.program} (n={len(d.totals)}{missing}, of {format_mark(d.max)})")
+            _hist(ax, d.totals, d.max, f"{word} {d.program} (n={len(d.totals)}{missing}, of {format_mark(d.max)})")
         for ax in list(axes.flat)[len(dists):]:
             ax.set_visible(False)
         fig.tight_layout()
@@ -157,6 +172,9 @@ def class_pictures(summary: ClassSummary) -> list[dict[str, str]]:
             "caption": "Weekly entry totals per program of the work submitted (marks entered so far; entries "
                        "with a pending Viva count what is entered; missing work is counted apart).",
         })
+    if summary.scheme == "total":
+        pictures.append(_total_picture(summary))
+        return pictures
     fig = Figure(figsize=(7.6, 2.6), dpi=100)
     FigureCanvasAgg(fig)
     ax_cie, ax_see = fig.subplots(1, 2)
@@ -173,6 +191,20 @@ def class_pictures(summary: ClassSummary) -> list[dict[str, str]]:
                    "Provisional marks count what is entered so far.",
     })
     return pictures
+
+
+def _total_picture(summary: ClassSummary) -> dict[str, str]:
+    """A plain points scheme's one total, with its pass line."""
+    name = summary.total_name
+    fig = Figure(figsize=(3.8, 2.6), dpi=100)
+    FigureCanvasAgg(fig)
+    _hist(fig.subplots(1, 1), [s.cie for s in summary.students], summary.cie_max,
+          f"{name} (of {format_mark(summary.cie_max)}; dashed: pass line)", summary.cie_pass_mark)
+    fig.tight_layout()
+    return {"src": _png(fig),
+            "alt": f"Histogram of the {name.lower()} of {len(summary.students)} students with the pass line",
+            "caption": f"{name} of the class; the dashed line is the pass line "
+                       f"({format_mark(summary.cie_pass_mark)}). Provisional marks count what is entered so far."}
 
 
 # ---------------------------------------------------------------- the class report
@@ -202,10 +234,11 @@ def class_report_html(summary: ClassSummary, out_dir: Path, pictures: list[dict[
               "of": d.max, **_stats(d.totals), "pending": d.pending, "missing": d.missing,
               "not_submitted": d.not_submitted, "failed": d.failed}
              for d in summary.distributions]
-    stats.append({"name": "CIE", "of": summary.cie_max, **_stats([s.cie for s in summary.students]),
+    stats.append({"name": summary.total_name, "of": summary.cie_max, **_stats([s.cie for s in summary.students]),
                   "pending": sum(1 for s in summary.students if s.cie_provisional), "missing": 0,
                   "not_submitted": "", "failed": ""})
-    stats.append({"name": "SEE (scaled)", "of": summary.see_max, **_stats([s.see for s in summary.students]),
+    if summary.scheme == "cie_see":
+        stats.append({"name": "SEE (scaled)", "of": summary.see_max, **_stats([s.see for s in summary.students]),
                   "pending": sum(1 for s in summary.students if s.see_provisional), "missing": 0,
                   "not_submitted": "", "failed": ""})
     flagged = [{"f": f, "href": _href(f.sheet, page_rel, out_dir)} for f in summary.flagged]
@@ -236,14 +269,21 @@ def _text_cell(value: str) -> str:
 
 
 def portal_rows(summary: ClassSummary) -> list[list[str]]:
-    header = ["USN", "Name", *(f"Program {p}" for p in summary.programs), "CIE", "SEE", "Result"]
+    """With a plain points scheme the columns after the programs are the total and the result."""
+    cie_see = summary.scheme == "cie_see"
+    totals = ["CIE", "SEE"] if cie_see else [summary.total_name]
+    entry = "Program"
+    for s in summary.students:
+        entry = next((e.label.rsplit(" ", 1)[0] for e in s.record), entry)
+    header = ["USN", "Name", *(f"{entry} {p}" for p in summary.programs), *totals, "Result"]
     rows = [header]
     for s in summary.students:
         record = {e.program: e for e in s.record}
+        marks = [format_mark(s.cie), format_mark(s.see)] if cie_see else [format_mark(s.cie)]
         rows.append([
             _text_cell(s.usn), _text_cell(s.name),
             *(format_mark(record[p].total) if p in record and record[p].graded else "" for p in summary.programs),
-            format_mark(s.cie), format_mark(s.see), PORTAL_RESULT[s.result],
+            *marks, PORTAL_RESULT[s.result],
         ])
     return rows
 

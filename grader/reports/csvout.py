@@ -12,7 +12,8 @@ from pathlib import Path
 
 from grader.models import GradeResult
 
-COLUMNS = ["usn", "name", "program", "assessment", "mode", "status", "writeup", "execution", "viva",
+DEFAULT_ATTRIBUTES = ["writeup", "execution", "viva"]
+COLUMNS = ["usn", "name", "program", "assessment", "mode", "status", *DEFAULT_ATTRIBUTES,
            "total", "max_total", "dataset", "flags"]
 
 # A cell that starts with one of these is read as a formula by spreadsheet programs.
@@ -72,7 +73,17 @@ def _text_cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def _row(result: GradeResult) -> list[str]:
+def attribute_columns(results: Iterable[GradeResult]) -> list[str]:
+    """The attributes the results are marked on, in order (20CSEL76: writeup, execution, viva;
+    a course of its own: its steps); the default when no result has any."""
+    found: dict[str, None] = {}
+    for r in results:
+        for key in r.max:
+            found.setdefault(key, None)
+    return list(found) or list(DEFAULT_ATTRIBUTES)
+
+
+def _row(result: GradeResult, attributes: list[str]) -> list[str]:
     marks = result.marks
     return [
         result.student,
@@ -81,9 +92,7 @@ def _row(result: GradeResult) -> list[str]:
         result.assessment,
         result.mode,
         result.outcome,  # "missing" where no file was submitted
-        format_mark(marks.get("writeup")),
-        format_mark(marks.get("execution")),
-        format_mark(marks.get("viva")),
+        *(format_mark(marks.get(a)) for a in attributes),
         format_mark(result.total),
         format_mark(result.total_max),
         _text_cell(result.dataset),
@@ -99,7 +108,8 @@ def write_marks_csv(results: list[GradeResult], path: Path) -> Path:
     """
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    attributes = attribute_columns(results)
+    writer.writerow([*COLUMNS[:6], *attributes, *COLUMNS[-4:]])
     for result in sort_results(results):
-        writer.writerow(_row(result))
+        writer.writerow(_row(result, attributes))
     return atomic_write_bytes(Path(path), buf.getvalue().encode("utf-8"))

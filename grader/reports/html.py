@@ -22,7 +22,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from grader.models import AttributeMark, CheckResult, GradeResult, Status
-from grader.reports.csvout import atomic_write_bytes, format_mark, review_flags, sort_results
+from grader.reports.csvout import atomic_write_bytes, attribute_columns, format_mark, review_flags, sort_results
 from grader.reports.curves import ACCURACY_KEYS, curve_png, last_fit_with_history
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
@@ -515,6 +515,7 @@ def write_index(results: list[GradeResult], out_dir: Path, *, title: str = "") -
     """Write out_dir/index.html: the class summary with a link to each sheet on disk."""
     out_dir = Path(out_dir)
     ordered = sort_results(results)
+    columns = attribute_columns(ordered)
     rows = []
     flagged = []
     for r in ordered:
@@ -529,9 +530,7 @@ def write_index(results: list[GradeResult], out_dir: Path, *, title: str = "") -
             "status": r.outcome,
             "status_message": r.status_message,
             "status_short": compact(r.status_message, limit=80),
-            "writeup": "—" if r.missing else _mark_cell(r, "writeup"),
-            "execution": "—" if r.missing else _mark_cell(r, "execution"),
-            "viva": "—" if r.missing else _mark_cell(r, "viva"),
+            "marks": [{"key": k, "cell": "—" if r.missing else _mark_cell(r, k)} for k in columns],
             "total": "—" if r.missing else f"{format_mark(r.total)} / {format_mark(r.total_max)}",
             "flags": len(flags),
             "standin": "stand-in" in r.dataset,
@@ -545,8 +544,7 @@ def write_index(results: list[GradeResult], out_dir: Path, *, title: str = "") -
     status_counts = [(s, counts[s]) for s in [*(s.value for s in Status), "missing"] if counts[s]]
     submitted = [r for r in ordered if not r.missing]  # marks of the work handed in
 
-    keys = ["writeup", "execution", "viva"]
-    keys += sorted({k for r in ordered for k in r.max} - set(keys))
+    keys = list(columns)
     stats = []
     for key in keys:
         values = [r.marks[key] for r in submitted if r.marks.get(key) is not None]
@@ -573,6 +571,7 @@ def write_index(results: list[GradeResult], out_dir: Path, *, title: str = "") -
         "page_title": title,
         "title": title,
         "rows": rows,
+        "columns": [_humanize(k).capitalize() for k in columns],
         "status_counts": status_counts,
         "stats": stats,
         "flagged": flagged,
