@@ -312,6 +312,10 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
         from grader import trusted_vision
 
         return trusted_vision.measure(entry, export_root, plan, runner, result)
+    if result.part == "generator":  # a GAN's generator: its samples judged on the host
+        from grader import trusted_gan
+
+        return trusted_gan.measure(entry, export_root, plan, runner, result)
     if result.part == "chatbot":  # its layers and its loss on what it was fitted on
         from grader import trusted_structure
 

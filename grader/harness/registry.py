@@ -119,6 +119,9 @@ BASIS = (
      "compared with the host's copy of the served file (a keras.applications model: the program's process, "
      "not yet re-measured)"),
     (("vision.",), "the program's process: what the probe saw the program build, read and print"),
+    (("gan.digits", "gan.diversity", "gan.frechet"),
+     "clean sandbox: the exported generator run on noise the program never saw; its samples judged on the host "
+     "by the grader's own MNIST classifier"),
     (("",), "the program's process: what the probe recorded there (evidence the program could rewrite)"),
 )
 
@@ -151,3 +154,4 @@ from grader.harness import checks  # noqa: E402,F401  (registers the checks)
 from grader.harness import chat_checks  # noqa: E402,F401  (Program 7: the chatbot)
 from grader.harness import vision_checks  # noqa: E402,F401  (Programs 2 and 5: pretrained vision models)
 from grader.harness import program1_checks  # noqa: E402,F401  (Program 1: KNN and a 3-layer network)
+from grader.harness import gan_checks  # noqa: E402,F401  (DLPRAC activity 5: a GAN)

@@ -87,7 +87,7 @@ MEASURE_ORDER = ("torch", "torchvision", "sklearn", "keras")
 
 # What a rubric's `probe:` section may ask for after the program has run: section name ->
 # module with `after_run(session, params) -> dict` (plain JSON, kept as trace["post_run"][name]).
-AFTER_RUN: dict[str, str] = {"vision": "grader.probe.vision", "chat": "grader.probe.chat"}
+AFTER_RUN: dict[str, str] = {"vision": "grader.probe.vision", "chat": "grader.probe.chat", "gan": "grader.probe.gan"}
 
 
 @dataclass
