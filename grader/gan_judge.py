@@ -1,13 +1,16 @@
 """What a GAN generates, judged on the host by a reference MNIST classifier of the grader's own.
 
-The classifier is a small numpy network (784 -> 256 -> 64 -> 10, ReLU), trained by the host on
+The classifier is a small numpy network (784 -> 256 -> 64 -> 11, ReLU), trained by the host on
 the served MNIST training images (stand-in or staged) and cached in the grader's cache dir
-under a key of the data it was trained on, so it is trained once per data state. No framework
+under a key of the data it was trained on, so it is trained once per data state. Its eleventh
+class is "not a digit": images made from the training digits that no digit looks like (uniform
+and Gaussian noise, flat grey, the digits' pixels shuffled), so that noise is not classified
+as a digit with high confidence, as a ten-class network does. No framework
 is imported: the host never loads a student's model, and needs none to run its own.
 
 A judgement of N generated images (uint8 or float in [0, 1], N x 28 x 28):
 * confident: the share the classifier gives one digit a probability of at least CONFIDENT
-  (they look like digits);
+  (they look like digits, not like "not a digit" nor like several digits at once);
 * digits: how many of the ten digits make up at least MIN_DIGIT_SHARE of the samples
   (classified by their likeliest digit), and evenness: the entropy of that spread over
   log(10), 1 for an even spread, 0 for one digit alone (mode collapse);
@@ -26,15 +29,17 @@ import numpy as np
 from grader.models import GanJudgement
 from grader.probe import provider
 
-CLASSIFIER_VERSION = "gan-mlp-1"
-TRAIN_IMAGES = 20000  # served training images the classifier learns from (at most)
+CLASSIFIER_VERSION = "gan-mlp-3"
+TRAIN_IMAGES = 12000  # served training images the classifier learns from (at most)
 REFERENCE_TEST = 2000  # served test images whose features stand for "real digits"
-EPOCHS = 6
+EPOCHS = 5
 BATCH = 128
 LEARNING_RATE = 1e-3
 HIDDEN = (256, 64)
 CONFIDENT = 0.9
 MIN_DIGIT_SHARE = 0.02
+NOT_A_DIGIT = 10  # the eleventh class
+NEGATIVES = 0.2  # "not a digit" images, as a share of the training digits
 
 
 class ReferenceClassifier:
@@ -50,7 +55,7 @@ class ReferenceClassifier:
         return np.maximum(h @ self.w["w1"] + self.w["b1"], 0)
 
     def probabilities(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N x 10 class probabilities, N x 64 features)."""
+        """(N x 11 class probabilities, the last "not a digit"; N x 64 features)."""
         f = self.features(x)
         logits = f @ self.w["w2"] + self.w["b2"]
         logits -= logits.max(axis=1, keepdims=True)
@@ -91,7 +96,10 @@ def reference_classifier(cache_dir: str | os.PathLike) -> ReferenceClassifier:
         with np.load(path, allow_pickle=False) as saved:
             weights = {k: saved[k] for k in saved.files if k != "accuracy"}
             return ReferenceClassifier(weights, served.source, key, float(saved["accuracy"]))
-    weights = train(as_pixels(served.x_train), y)
+    x = as_pixels(served.x_train)
+    negatives = not_digits(x, np.random.default_rng(1))
+    weights = train(np.concatenate([x, negatives]),
+                    np.concatenate([y, np.full(len(negatives), NOT_A_DIGIT, np.int64)]))
     clf = ReferenceClassifier(weights, served.source, key, 0.0)
     probs, _ = clf.probabilities(as_pixels(served.x_test))
     clf.accuracy = float((probs.argmax(axis=1) == served.y_test.reshape(-1)).mean())
@@ -102,10 +110,21 @@ def reference_classifier(cache_dir: str | os.PathLike) -> ReferenceClassifier:
     return clf
 
 
+def not_digits(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """NEGATIVES x len(x) images no digit looks like (N x 784 in [0, 1]), in three equal parts:
+    uniform noise, flat grey, training digits with their pixels shuffled (the same ink, no
+    strokes). Digits with speckle on them (a young generator's) are left to the ten digits."""
+    n = max(3, int(NEGATIVES * len(x))) // 3
+    uniform = rng.random((n, x.shape[1]))
+    flat = np.repeat(rng.random((n, 1)), x.shape[1], axis=1)
+    shuffled = np.stack([rng.permutation(row) for row in x[rng.integers(0, len(x), n)]])
+    return np.clip(np.concatenate([uniform, flat, shuffled]), 0, 1).astype(np.float32)
+
+
 def train(x: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
-    """A 784-256-64-10 ReLU network fitted by Adam on softmax cross-entropy (x: N x 784 in [0, 1])."""
+    """A 784-256-64-11 ReLU network fitted by Adam on softmax cross-entropy (x: N x 784 in [0, 1])."""
     rng = np.random.default_rng(seed)
-    sizes = (x.shape[1],) + HIDDEN + (10,)
+    sizes = (x.shape[1],) + HIDDEN + (NOT_A_DIGIT + 1,)
     w = {}
     for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
         w[f"w{i}"] = (rng.normal(size=(a, b)) * np.sqrt(2.0 / a)).astype(np.float32)
@@ -163,13 +182,13 @@ def judge(images: np.ndarray, clf: ReferenceClassifier, real: np.ndarray) -> Gan
     """The judgement of generated images (N x 28 x 28 in [0, 1] or uint8) against real features."""
     x = as_pixels(images)
     probs, feats = clf.probabilities(x)
-    digits = probs.argmax(axis=1)
-    counts = np.bincount(digits, minlength=10)
+    digits = probs[:, :NOT_A_DIGIT].argmax(axis=1)  # the likeliest digit, whatever "not a digit" gets
+    counts = np.bincount(digits, minlength=NOT_A_DIGIT)
     shares = counts / max(1, len(x))
     nonzero = shares[shares > 0]
     evenness = abs(float(-(nonzero * np.log(nonzero)).sum() / np.log(10)))
     return GanJudgement(
-        n=len(x), confident=round(float((probs.max(axis=1) >= CONFIDENT).mean()), 4),
+        n=len(x), confident=round(float((probs[:, :NOT_A_DIGIT].max(axis=1) >= CONFIDENT).mean()), 4),
         digits=int((shares >= MIN_DIGIT_SHARE).sum()), evenness=round(evenness, 4),
         digit_counts=[int(c) for c in counts], frechet=round(frechet(feats, real), 3),
         pixel_mean=round(float(x.mean()), 4), pixel_std=round(float(x.std()), 4),

@@ -111,6 +111,7 @@ class GanJudgement(BaseModel):
     evenness: float  # entropy of the digits' spread / log(10): 1 even, 0 one digit
     digit_counts: list[int]  # samples per digit (likeliest class)
     frechet: float  # Fréchet distance to real test digits in the classifier's features
+    frechet_fresh: float | None = None  # the same for the same architecture freshly initialised (untrained)
     pixel_mean: float  # of the samples, pixels in [0, 1]
     pixel_std: float
     classifier_accuracy: float  # the reference classifier's, on the served test digits

@@ -2,8 +2,8 @@
 
 The probe exports the generator (Keras JSON + weights; grader/probe/gan.py). The host checks
 the files like any Keras export (every class Keras' own, no link, size), a clean sandbox
-(grader/clean/gan.py) runs it on SAMPLES noise vectors drawn with a seed the host picks here
-and the program never sees, and the host maps the outputs to pixels in [0, 1] by the output
+(grader/clean/gan.py) runs it, and the same architecture freshly initialised (what it would make
+untrained), on SAMPLES noise vectors drawn with a seed the host picks here and the program never sees, and the host maps the outputs to pixels in [0, 1] by the output
 activation it reads from the checked architecture, then judges them with its own reference
 classifier (grader/gan_judge.py). The host never loads the student's model.
 """
@@ -42,12 +42,15 @@ def measure(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner: Any
         run_clean(request, out, plan, runner, {"kind": "keras_json", "flavour": plan.keras_flavour,
                                                "preprocess": {}, "inputs": [],
                                                "gan": {"n": SAMPLES, "seed": secrets.randbits(62)}})
-        raw = array(out / "samples.npy", np.float32)
-    if raw.shape != (SAMPLES, 784) or not np.isfinite(raw).all():
-        raise Refused(f"the generator's samples are not {SAMPLES} finite 28 x 28 images (got {raw.shape})")
+        raw, fresh = array(out / "samples.npy", np.float32), array(out / "fresh.npy", np.float32)
+    for what in (raw, fresh):
+        if what.shape != (SAMPLES, 784) or not np.isfinite(what).all():
+            raise Refused(f"the generator's samples are not {SAMPLES} finite 28 x 28 images (got {what.shape})")
     pixels, how = to_pixels(raw, activation)
     clf = gan_judge.reference_classifier(plan.cache_dir)
-    judgement = gan_judge.judge(pixels, clf, gan_judge.real_features(clf, plan.cache_dir))
+    real = gan_judge.real_features(clf, plan.cache_dir)
+    judgement = gan_judge.judge(pixels, clf, real)
+    judgement.frechet_fresh = gan_judge.judge(to_pixels(fresh, activation)[0], clf, real).frechet
     judgement.output_range = how
     judgement.grid = base64.b64encode((pixels[:GRID] * 255).round().astype(np.uint8).tobytes()).decode()
     result.gan = judgement

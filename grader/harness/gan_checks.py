@@ -10,6 +10,9 @@ not credited, and is flagged.
 
 Bars (params.bars) are given per data source (standin | real) and mode (quick | full), from the
 reference GAN and an untrained generator (rubrics/DLPRAC/program5.yaml says where each came from).
+"Untrained" is measured per program: the clean sandbox also runs the generator's architecture
+freshly initialised, and a generator whose samples are not clearly closer to real digits than
+those is taken as untrained (params.untrained_ratio).
 """
 
 from __future__ import annotations
@@ -109,14 +112,16 @@ def alternation(ctx: Context, params: dict) -> Outcome:
         return Outcome(False, f"the two networks were not trained in alternation: discriminator {d_steps} steps, "
                               f"generator {g_steps}", hint=hint, evidence=ev)
     j, _ = judgement(ctx)
-    untrained = params.get("untrained_frechet", {}).get(ctx.data_source, {}).get(ctx.job.mode)
-    if j is not None and untrained is not None and j.frechet >= float(untrained):
+    ratio = float(params.get("untrained_ratio", 0.8))
+    if j is not None and j.frechet_fresh and j.frechet >= ratio * j.frechet_fresh:
         return Outcome(False, f"the record shows {g_steps} generator steps, but its samples are an untrained "
-                              f"generator's (Fréchet distance {j.frechet:.1f}, an untrained one's ≥ {untrained})",
+                              f"generator's: Fréchet distance {j.frechet:.1f}, the same architecture freshly "
+                              f"initialised {j.frechet_fresh:.1f} (a trained one is below {ratio:g} of that)",
                        hint="make sure the stacked model's training reaches the generator (a learning rate above 0, "
-                            "the generator's layers trainable)", evidence={**ev, "frechet": j.frechet},
+                            "the generator's layers trainable)",
+                       evidence={**ev, "frechet": j.frechet, "frechet_fresh": j.frechet_fresh},
                        flag=f"GAN: the recorded training ({g_steps} generator steps) disagrees with the samples of "
-                            f"the exported generator (an untrained generator's): review the run")
+                            f"the exported generator (those of an untrained one): review the run")
     return Outcome(True, f"discriminator {d_steps} and generator {g_steps} steps, each loss recorded per step",
                    evidence=ev)
 
