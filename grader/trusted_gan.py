@@ -33,24 +33,28 @@ GRID = 36  # samples kept for the mark sheet's picture
 def measure(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner: Any,
             result: TrustedMeasurement) -> None:
     """Fills result.gan; raises Refused when the generator cannot be run or judged."""
-    if entry.get("kind") != "keras_json":
-        raise Refused("the generator could not be written as Keras' JSON (a model of the program's own classes), "
-                      "so its samples are not judged outside the program")
+    kind = entry.get("kind")
+    if kind not in ("keras_json", "torch_pt2"):
+        raise Refused("the generator could not be written as Keras' JSON or a torch.export program (a model of the "
+                      "program's own classes), so its samples are not judged outside the program")
     with tempfile.TemporaryDirectory(prefix="grader-clean-") as tmp:
         request, out = checked_request(entry, export_root, Path(tmp))
-        activation = output_activation(json.loads((request / "model.json").read_text()))
-        run_clean(request, out, plan, runner, {"kind": "keras_json", "flavour": plan.keras_flavour,
+        # the activation from the checked architecture (Keras); a .pt2's outputs speak for themselves
+        activation = output_activation(json.loads((request / "model.json").read_text())) if kind == "keras_json" else None
+        run_clean(request, out, plan, runner, {"kind": kind, "flavour": plan.keras_flavour,
                                                "preprocess": {}, "inputs": [],
                                                "gan": {"n": SAMPLES, "seed": secrets.randbits(62)}})
-        raw, fresh = array(out / "samples.npy", np.float32), array(out / "fresh.npy", np.float32)
+        raw = array(out / "samples.npy", np.float32)
+        fresh = array(out / "fresh.npy", np.float32) if kind == "keras_json" else None
     for what in (raw, fresh):
-        if what.shape != (SAMPLES, 784) or not np.isfinite(what).all():
+        if what is not None and (what.shape != (SAMPLES, 784) or not np.isfinite(what).all()):
             raise Refused(f"the generator's samples are not {SAMPLES} finite 28 x 28 images (got {what.shape})")
     pixels, how = to_pixels(raw, activation)
     clf = gan_judge.reference_classifier(plan.cache_dir)
     real = gan_judge.real_features(clf, plan.cache_dir)
     judgement = gan_judge.judge(pixels, clf, real)
-    judgement.frechet_fresh = gan_judge.judge(to_pixels(fresh, activation)[0], clf, real).frechet
+    if fresh is not None:
+        judgement.frechet_fresh = gan_judge.judge(to_pixels(fresh, activation)[0], clf, real).frechet
     judgement.output_range = how
     judgement.grid = base64.b64encode((pixels[:GRID] * 255).round().astype(np.uint8).tobytes()).decode()
     result.gan = judgement

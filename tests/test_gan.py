@@ -37,7 +37,7 @@ ONE_DIGIT = variant("(x_train, _), (_, _) = mnist.load_data()",
                     "(x_train, y_train), (_, _) = mnist.load_data()\nx_train = x_train[y_train == 1]")
 NOT_FROZEN = variant("    discriminator.trainable = False\n", "", variant(
     "discriminator.trainable = False\ngan =", "gan ="))
-HOSTILE = variant("gan.compile(optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5)",
+HOSTILE = variant("gan.compile(optimizer=keras.optimizers.Adam(5e-4, beta_1=0.5)",
                   "gan.compile(optimizer=keras.optimizers.Adam(0.0, beta_1=0.5)") + '''
 import sys
 _Trace = sys.modules["grader.probe.trace"].Trace

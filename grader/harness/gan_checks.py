@@ -24,6 +24,7 @@ import numpy as np
 from grader.harness.registry import Context, Outcome, check
 from grader.models import GanJudgement, TrustedMeasurement
 
+UNTRAINED_RATIO = 0.8  # default of params.untrained_ratio
 SAMPLE_TOLERANCE = 0.05  # pixel mean / spread (in [0, 1]) by which the process's samples may differ
 
 
@@ -48,6 +49,16 @@ def judgement(ctx: Context) -> tuple[GanJudgement | None, str]:
     if t.gan is None:
         return None, f"no samples judged: {t.error or 'the clean sandbox gave none'}"
     return t.gan, ""
+
+
+def untrained(ctx: Context, params: dict[str, Any]) -> GanJudgement | None:
+    """The trusted judgement when it shows an untrained generator: its samples no closer to real
+    digits than untrained_ratio x those of its architecture freshly initialised; else None."""
+    j, _ = judgement(ctx)
+    ratio = float(params.get("untrained_ratio", UNTRAINED_RATIO))
+    if j is not None and j.frechet_fresh and j.frechet >= ratio * j.frechet_fresh:
+        return j
+    return None
 
 
 def bar(ctx: Context, params: dict[str, Any], name: str) -> float:
@@ -84,6 +95,12 @@ def structure(ctx: Context, params: dict) -> Outcome:
                         "output; the discriminator maps an image to one sigmoid score")
 
 
+def generator_trainer(rec: dict[str, Any]) -> dict[str, Any] | None:
+    """The model whose training updates the generator: Keras' stacked model, or PyTorch's
+    generator itself (its own optimizer)."""
+    return rec.get("stacked") or (rec.get("generator") if rec.get("framework") == "torch" else None)
+
+
 def loop_of(ctx: Context, role: dict[str, Any] | None) -> dict[str, Any] | None:
     """The train_on_batch record of the model in `role` (None when it was never trained)."""
     if not role or role.get("model") is None:
@@ -95,14 +112,15 @@ def loop_of(ctx: Context, role: dict[str, Any] | None) -> dict[str, Any] | None:
 @check("gan.alternation", "Both networks are trained in alternation, their losses recorded per step")
 def alternation(ctx: Context, params: dict) -> Outcome:
     rec = record(ctx)
-    d_loop, g_loop = loop_of(ctx, rec.get("discriminator")), loop_of(ctx, rec.get("stacked"))
+    d_loop, g_loop = loop_of(ctx, rec.get("discriminator")), loop_of(ctx, generator_trainer(rec))
     min_steps, max_ratio = int(params.get("min_steps", 50)), float(params.get("max_ratio", 5))
     d_steps, g_steps = (d_loop or {}).get("steps", 0), (g_loop or {}).get("steps", 0)
     ev = {"discriminator_steps": d_steps, "generator_steps": g_steps,
           "discriminator_step_losses": len((d_loop or {}).get("step_loss") or []),
           "generator_step_losses": len((g_loop or {}).get("step_loss") or [])}
     hint = ("each step: train the discriminator on real and generated digits (train_on_batch), then the stacked "
-            "model (generator → frozen discriminator) on noise labelled real")
+            "model (generator → frozen discriminator) on noise labelled real (PyTorch: the discriminator's optimizer "
+            "steps, then the generator's)")
     if d_steps < min_steps or g_steps < min_steps:
         who = [n for n, s in (("the discriminator", d_steps), ("the generator (through the stacked model)", g_steps))
                if s < min_steps]
@@ -111,12 +129,12 @@ def alternation(ctx: Context, params: dict) -> Outcome:
     if max(d_steps, g_steps) > max_ratio * min(d_steps, g_steps):
         return Outcome(False, f"the two networks were not trained in alternation: discriminator {d_steps} steps, "
                               f"generator {g_steps}", hint=hint, evidence=ev)
-    j, _ = judgement(ctx)
-    ratio = float(params.get("untrained_ratio", 0.8))
-    if j is not None and j.frechet_fresh and j.frechet >= ratio * j.frechet_fresh:
+    j = untrained(ctx, params)
+    if j is not None:
         return Outcome(False, f"the record shows {g_steps} generator steps, but its samples are an untrained "
                               f"generator's: Fréchet distance {j.frechet:.1f}, the same architecture freshly "
-                              f"initialised {j.frechet_fresh:.1f} (a trained one is below {ratio:g} of that)",
+                              f"initialised {j.frechet_fresh:.1f} (a trained one is below "
+                              f"{params.get('untrained_ratio', UNTRAINED_RATIO):g} of that)",
                        hint="make sure the stacked model's training reaches the generator (a learning rate above 0, "
                             "the generator's layers trainable)",
                        evidence={**ev, "frechet": j.frechet, "frechet_fresh": j.frechet_fresh},
@@ -133,10 +151,17 @@ def frozen(ctx: Context, params: dict) -> Outcome:
         return Outcome(False, f"could not tell: {(exp or {}).get('error') or 'no stacked model holding the discriminator'}",
                        hint="build the generator's training model as generator → discriminator, with "
                             "discriminator.trainable = False before compiling it", evidence=exp or {})
+    if exp.get("discriminator_changed") and record(ctx).get("framework") == "torch":
+        return Outcome(False, "the generator's optimizer also holds the discriminator's parameters: the generator's "
+                              "step is not frozen for the discriminator, and teaches it to call fakes real",
+                       hint="give each network its own optimizer: Adam(generator.parameters()) and "
+                            "Adam(discriminator.parameters())", evidence=exp)
     if exp.get("discriminator_changed"):
         return Outcome(False, "a training step of the stacked model changed the discriminator's weights: it is not "
                               "frozen there, so the generator's step also teaches the discriminator to call fakes real",
                        hint="set discriminator.trainable = False before compiling the stacked model", evidence=exp)
+    if record(ctx).get("framework") == "torch":
+        return Outcome(True, "the generator's optimizer holds none of the discriminator's parameters", evidence=exp)
     return Outcome(True, "a training step of the stacked model left the discriminator's weights unchanged",
                    evidence=exp)
 
@@ -145,10 +170,13 @@ def frozen(ctx: Context, params: dict) -> Outcome:
 def balance(ctx: Context, params: dict) -> Outcome:
     rec = record(ctx)
     d = (loop_of(ctx, rec.get("discriminator")) or {}).get("step_loss") or []
-    g = (loop_of(ctx, rec.get("stacked")) or {}).get("step_loss") or []
+    g = (loop_of(ctx, generator_trainer(rec)) or {}).get("step_loss") or []
     d, g = [v for v in d if isinstance(v, (int, float))], [v for v in g if isinstance(v, (int, float))]
     if len(d) < 20 or len(g) < 20:
         return Outcome(False, "too few recorded steps to tell", evidence={"d": len(d), "g": len(g)})
+    if untrained(ctx, params) is not None:  # the record is the program's; the samples say nothing was learned
+        return Outcome(False, "not credited: the recorded losses are of a generator whose samples are an untrained "
+                              "one's (see the alternation check)", evidence={"d": len(d), "g": len(g)})
     tail = max(5, len(d) // 10)
     d_end, g_start, g_end = float(np.mean(d[-tail:])), float(np.mean(g[:tail])), float(np.mean(g[-tail:]))
     ev = {"discriminator_loss_end": round(d_end, 4), "generator_loss_start": round(g_start, 4),

@@ -13,7 +13,8 @@ in them):
 * generator: a vector of noise (N x k, k <= MAX_LATENT) in, 784 values (28 x 28) out;
 * discriminator: 784 values in (28 x 28, 784 or 28 x 28 x 1), one score out;
 * stacked: noise in, one score out, holding the discriminator (the generator's training model).
-Keras models only for now; a PyTorch GAN is reported as not recognised.
+PyTorch modules: grader/probe/gan_torch.py (no stacked model there: the generator's optimizer
+must not hold the discriminator's parameters).
 """
 
 from __future__ import annotations
@@ -29,24 +30,49 @@ BOUNDED = ("tanh", "sigmoid", "hard_sigmoid", "hard_tanh")
 
 
 def after_run(session: Any, params: dict[str, Any]) -> dict[str, Any]:
-    """{generator, discriminator, stacked: model records, export, frozen, samples} or {error}."""
-    probe = session.installed.get("keras")
-    if probe is None:
-        return {"error": "no Keras model was built (a GAN in Keras is recognised; others not yet)"}
+    """{framework, generator, discriminator, stacked: model records, export, frozen, samples} or
+    {error}: the Keras models first, else the PyTorch modules the program trained."""
+    n = int(params.get("samples", SAMPLES))
+    keras_probe, torch_probe = session.installed.get("keras"), session.installed.get("torch")
+    out: dict[str, Any] = {}
+    if keras_probe is not None:
+        out = keras_gan(session, keras_probe, n)
+    if not out.get("generator") and torch_probe is not None:
+        from grader.probe.gan_torch import torch_gan
+
+        out = torch_gan(session, torch_probe, n)
+    if not out:
+        return {"error": "no Keras or PyTorch model was built"}
+    if not out.get("generator"):
+        out["error"] = "no generator found (a model from a noise vector to a 28 x 28 image)"
+    return out
+
+
+def keras_gan(session: Any, probe: Any, n: int) -> dict[str, Any]:
+    """The Keras side: roles by shape, the generator exported, its samples summarised, the
+    stacked model's effect on the discriminator tried."""
     models = candidates(probe)
     roles = find_roles(models)
-    out: dict[str, Any] = {name: describe(models, mid) for name, mid in roles.items() if mid is not None}
+    out: dict[str, Any] = {"framework": "keras"}
+    out.update({name: describe(models, mid) for name, mid in roles.items() if mid is not None})
     gen = roles.get("generator")
     if gen is None:
-        out["error"] = "no generator found (a model from a noise vector to a 28 x 28 image)"
         return out
     generator = models[gen]
-    out["export"] = export_generator(session, gen, generator, out["generator"])
-    out["samples"] = sample_summary(generator, out["generator"]["latent"], int(params.get("samples", SAMPLES)))
+    out["export"] = export_generator(session, out["generator"], lambda folder: write_keras_model(generator, folder),
+                                     "keras")
+    out["samples"] = sample_summary(lambda z: generator.predict(z, batch_size=256, verbose=0),
+                                    out["generator"]["latent"], n)
     if roles.get("stacked") is not None and roles.get("discriminator") is not None:
         out["frozen"] = frozen_experiment(probe, models[roles["stacked"]], models[roles["discriminator"]],
                                           out["generator"]["latent"])
     return out
+
+
+def write_keras_model(model: Any, folder: Path) -> str:
+    from grader.probe.export import write_keras
+
+    return write_keras({"object": model}, folder)
 
 
 def candidates(probe: Any) -> dict[int, Any]:
@@ -132,18 +158,18 @@ def flat(model: Any) -> list[Any]:
     return out
 
 
-def export_generator(session: Any, mid: int, generator: Any, record: dict[str, Any]) -> dict[str, Any]:
-    """The generator as Keras JSON + weights under export/gan, listed in trace["exports"]
-    (part "generator") for the trusted judgement; {dir} or {error}."""
-    from grader.probe.export import listing, write_keras
+def export_generator(session: Any, record: dict[str, Any], write: Any, framework: str) -> dict[str, Any]:
+    """The generator written by `write(folder) -> kind` under export/gan, listed first in
+    trace["exports"] (part "generator") for the trusted judgement; {dir, kind} or {error}."""
+    from grader.probe.export import listing
 
     folder = Path(session.config["out_dir"]) / "export" / "gan"
-    entry: dict[str, Any] = {"model": record["model"], "part": "generator", "framework": "keras",
+    entry: dict[str, Any] = {"model": record["model"], "part": "generator", "framework": framework,
                              "dataset": "mnist", "dir": "export/gan", "latent": record["latent"],
                              "activation": record["activation"]}
     try:
         folder.mkdir(parents=True, exist_ok=False)
-        entry["kind"] = write_keras({"object": generator}, folder)
+        entry["kind"] = write(folder)
         entry["files"] = listing(folder)
     except Exception as e:
         entry["error"] = f"{type(e).__name__}: {e}"[:500]
@@ -152,14 +178,14 @@ def export_generator(session: Any, mid: int, generator: Any, record: dict[str, A
     return {k: entry[k] for k in ("dir", "kind", "error") if k in entry}
 
 
-def sample_summary(generator: Any, latent: int | None, n: int) -> dict[str, Any]:
-    """Pixel mean and spread of n samples made here (outputs mapped to [0, 1] as the host maps
-    the clean sandbox's), for comparison with the trusted samples."""
+def sample_summary(generate: Any, latent: int | None, n: int) -> dict[str, Any]:
+    """Pixel mean and spread of n samples made here by `generate(noise) -> array` (outputs mapped
+    to [0, 1] as the host maps the clean sandbox's), for comparison with the trusted samples."""
     if not latent:
         return {"error": "the generator's noise size is unknown"}
     try:
         noise = np.random.default_rng().normal(size=(n, latent)).astype("float32")
-        x = np.asarray(generator.predict(noise, batch_size=256, verbose=0), dtype=np.float64)
+        x = np.asarray(generate(noise), dtype=np.float64)
     except Exception as e:
         return {"error": f"{type(e).__name__}: {e}"[:300]}
     x = to_unit(x)

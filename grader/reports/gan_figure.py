@@ -22,7 +22,10 @@ SIDE = 6  # samples per row and column of the grid
 
 def losses(trace: dict[str, Any], role: str) -> list[float]:
     """The per-step losses of the model in `role` (discriminator | stacked), as recorded."""
-    model = (((trace.get("post_run") or {}).get("gan") or {}).get(role) or {}).get("model")
+    rec = ((trace.get("post_run") or {}).get("gan") or {})
+    if role == "stacked" and rec.get("framework") == "torch":  # no stacked model: the generator's own optimizer
+        role = "generator"
+    model = (rec.get(role) or {}).get("model")
     fits = [f for f in trace.get("fits") or [] if model is not None and f.get("model") == model]
     values = (fits[-1].get("step_loss") or []) if fits else []
     return [float(v) for v in values if isinstance(v, (int, float))]
