@@ -4,7 +4,13 @@ loading it from the cache, the real digits' features, and judging 1000 generated
 (probabilities, digit spread, Fréchet distance). Median of --repeat runs, each cold training in
 a fresh cache folder. Writes bench/results/gan.json.
 
-Usage: python3 bench/bench_gan.py [--repeat 3]
+With --bars, also the figures the rubric's bars come from: the reference GAN
+(reference/DLPRAC/program5.py) and the same program with its generator never trained (the
+stacked model's train_on_batch replaced by test_on_batch), each graded in quick mode for real
+(local sandbox, clean sandbox, host judgement), on the data the cache serves (stand-in unless
+real MNIST is staged). Written to bench/results/gan_bars.json.
+
+Usage: python3 bench/bench_gan.py [--repeat 3] [--bars] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -46,10 +52,40 @@ def once(samples: np.ndarray) -> dict[str, float]:
             "source": clf.source, "frechet_of_served_digits": verdict.frechet}
 
 
+def bars(cache: Path) -> dict:
+    """The judgement of the reference GAN and of an untrained generator, graded in quick mode."""
+    from grader.course import load_rubrics
+    from grader.pipeline import grade
+    from grader.runners.local import LocalRunner
+    from grader.submissions import single_job
+
+    source = (ROOT / "reference" / "DLPRAC" / "program5.py").read_text()
+    programs = {"reference": source,
+                "untrained_generator": source.replace("    g_loss = gan.train_on_batch(", "    g_loss = 0.0 * gan.test_on_batch(")}
+    out = {}
+    for name, text in programs.items():
+        folder = Path(tempfile.mkdtemp(prefix=f"bench-gan-{name}-"))
+        (folder / "program5.py").write_text(text)
+        start = time.perf_counter()
+        result = grade(single_job(folder / "program5.py", 5, "DLPRAC", "quick"), load_rubrics("DLPRAC"),
+                       LocalRunner(), cache, folder / "artifacts")
+        judged = [t.gan for t in result.run.trusted if t.part == "generator" and t.gan]
+        out[name] = {"wall_s": round(time.perf_counter() - start, 1), "status": result.status.value,
+                     "marks": result.marks, "failed": [c.id for c in result.checks if not c.passed],
+                     "judgement": judged[0].model_dump(exclude={"grid"}) if judged else None}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--bars", action="store_true")
+    parser.add_argument("--cache", type=Path, default=None, help="grader cache dir for --bars (default: a fresh one)")
     args = parser.parse_args()
+    if args.bars:
+        figures = bars(args.cache or Path(tempfile.mkdtemp(prefix="bench-gan-cache-")))
+        (ROOT / "bench" / "results" / "gan_bars.json").write_text(json.dumps(figures, indent=2) + "\n")
+        print(json.dumps(figures, indent=2))
     with tempfile.TemporaryDirectory() as cache:  # 1000 "generated" samples: served test digits
         samples = gan_judge.served_mnist(cache).x_test[:1000]
     runs = [once(samples) for _ in range(args.repeat)]
