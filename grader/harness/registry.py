@@ -122,6 +122,9 @@ BASIS = (
     (("gan.digits", "gan.diversity", "gan.frechet"),
      "clean sandbox: the exported generator run on noise the program never saw; its samples judged on the host "
      "by the grader's own MNIST classifier"),
+    (("gan.",),
+     "the program's process: what the probe recorded there (roles, losses per step, a stacked model's training "
+     "step tried once), not credited when the clean sandbox's samples are an untrained generator's"),
     (("",), "the program's process: what the probe recorded there (evidence the program could rewrite)"),
 )
 
