@@ -22,6 +22,7 @@ from grader.submissions import single_job
 
 REFERENCE = PROJECT / "reference" / "DLPRAC" / "program5.py"
 SOURCE = REFERENCE.read_text()
+TORCH_SOURCE = (PROJECT / "reference" / "DLPRAC" / "program5_torch.py").read_text()
 
 # A short run (the reference's loop, fewer steps): enough for the probe's records, seconds of training.
 SHORT = SOURCE.replace("STEPS = 800", "STEPS = 120")
@@ -56,6 +57,12 @@ def _forged_save(self):
 
 _Trace.save = _forged_save
 '''
+
+
+# PyTorch, a short run whose generator's optimizer also holds the discriminator's parameters.
+TORCH_SHARED = variant("opt_g = torch.optim.Adam(generator.parameters(),",
+                       "opt_g = torch.optim.Adam(list(generator.parameters()) + list(discriminator.parameters()),",
+                       TORCH_SOURCE.replace("STEPS = 800", "STEPS = 120"))
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +144,18 @@ def test_hostile_rewrites_earn_nothing_and_are_flagged(graded):
     # the forged losses did reach the record: the marks ignored them
     fits = hostile.run.trace["fits"]
     assert any(f.get("step_loss", [None])[:2] == [1.0, 0.999] for f in fits)
+
+
+def test_pytorch_gan_judged_outside_and_shared_optimizer_named(graded):
+    """A PyTorch GAN: both networks found, the generator exported as a torch.export program and
+    judged outside the program; an optimizer over both networks is named."""
+    r = graded("torch_shared", TORCH_SHARED)
+    assert r.status == Status.ok, r.status_message
+    assert check(r, "gan.structure").passed and check(r, "gan.alternation").passed
+    assert "gan.frozen" in failed(r)
+    assert "optimizer also holds the discriminator" in check(r, "gan.frozen").message
+    judged = [t for t in r.run.trusted if t.part == "generator"]
+    assert judged and judged[0].kind == "torch_pt2" and judged[0].gan is not None and judged[0].gan.n == 1000
 
 
 def test_sheet_shows_the_samples_and_both_losses(graded, tmp_path):
