@@ -26,7 +26,8 @@ for a fixed batch of reviews), torchvision's pretrained models (Programs 2, 5: r
 their factory, the host's copy of the served weights and the program's own tensors, and run on
 the host's reference images; grader/trusted_vision.py) and a Keras chatbot's layers and
 training (Program 7: its architecture read on the host, its loss on the rows it was fitted on
-against a fresh model's; grader/trusted_structure.py). Not yet: a PyTorch chatbot (Program 7),
+against a fresh model's; grader/trusted_structure.py) and a GAN's generator (DLPRAC activity 5:
+run on noise of the host's seed, its samples judged on the host; grader/trusted_gan.py). Not yet: a PyTorch chatbot (Program 7),
 keras.applications models (Program 2 written with Keras). A chatbot's replies can only be
 observed in the program's process. Their checks say where their figure comes from in their
 evidence (harness.registry.BASIS).
