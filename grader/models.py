@@ -101,6 +101,26 @@ class WeightsMatch(BaseModel):
         return (self.from_file + self.near_file) / self.parameters if self.parameters else 0.0
 
 
+class GanJudgement(BaseModel):
+    """What a GAN's generator makes, judged on the host (grader/gan_judge.py) from samples the
+    clean sandbox generated on noise of a seed the program never saw."""
+
+    n: int  # samples judged
+    confident: float  # share classified as one digit with probability >= 0.9
+    digits: int  # digits making up at least 2% of the samples
+    evenness: float  # entropy of the digits' spread / log(10): 1 even, 0 one digit
+    digit_counts: list[int]  # samples per digit (likeliest class)
+    frechet: float  # Fréchet distance to real test digits in the classifier's features
+    frechet_fresh: float | None = None  # the same for the same architecture freshly initialised (untrained)
+    pixel_mean: float  # of the samples, pixels in [0, 1]
+    pixel_std: float
+    classifier_accuracy: float  # the reference classifier's, on the served test digits
+    classifier_key: str  # its cache key (the data it was trained on)
+    source: str  # real | standin: the data the classifier was trained on
+    grid: str = ""  # base64 of the first 36 samples, uint8 36 x 28 x 28, for the mark sheet
+    output_range: str = ""  # how the generator's outputs were mapped to [0, 1]
+
+
 class TrustedMeasurement(BaseModel):
     """A model's accuracy measured outside the student's process (grader/trusted.py): the
     model the program exported, checked by the host, run in a clean sandbox on images, and
@@ -125,6 +145,7 @@ class TrustedMeasurement(BaseModel):
     loss: float | None = None  # a chatbot's loss on the rows it was fitted on
     loss_fresh: float | None = None  # the same architecture's, freshly initialised
     loss_error: str | None = None  # why the loss could not be measured outside the program
+    gan: GanJudgement | None = None  # a GAN generator's samples, judged (grader/trusted_gan.py)
 
 
 class RunRecord(BaseModel):

@@ -28,6 +28,8 @@ STEP_CALLS: dict[str, set[str]] = {
     "tokenize": {"fit_on_texts", "texts_to_sequences", "TextVectorization", "adapt", "pad_sequences",
                  "Tokenizer", "split"},
     "predict": {"predict", "predict_on_batch", "argmax"},
+    # a GAN's generator run on fresh noise after training (DLPRAC activity 5)
+    "generate": {"predict", "predict_on_batch", "no_grad", "inference_mode"},
     "chat": {"input"},
     # a pretrained vision model on the student's image (Programs 2 and 5)
     "replace_head": {"Linear"},
@@ -42,7 +44,8 @@ STEP_CALLS: dict[str, set[str]] = {
 STEP_NAMES = {"load_data": "load the data", "build_model": "build the model",
               "compile": "compile the model", "train": "train (fit) the model",
               "evaluate": "evaluate on the test set", "tokenize": "turn the text into sequences of word ids",
-              "predict": "predict a reply with the model", "chat": "chat with the user (an input() loop)",
+              "predict": "predict a reply with the model",
+              "generate": "generate samples with the trained generator", "chat": "chat with the user (an input() loop)",
               "replace_head": "replace the final layer (nn.Linear) to fit the task's classes",
               "read_image": "read the image", "preprocess": "turn the image into a tensor (transforms)",
               "eval_mode": "put the model in evaluation mode (model.eval())",

@@ -26,10 +26,12 @@ for a fixed batch of reviews), torchvision's pretrained models (Programs 2, 5: r
 their factory, the host's copy of the served weights and the program's own tensors, and run on
 the host's reference images; grader/trusted_vision.py), keras.applications models (Program 2
 written with Keras: rebuilt from their JSON, the served file loaded into the application and the
-program's own variables, on the same images; grader/trusted_keras_apps.py) and a Keras chatbot's
-layers and training (Program 7: its architecture read on the host, its loss on the rows it was
-fitted on against a fresh model's; grader/trusted_structure.py). Not yet: a PyTorch chatbot
-(Program 7). A chatbot's replies can only be observed in the program's process. Their checks say where their figure comes from in their
+program's own variables, on the same images; grader/trusted_keras_apps.py), a chatbot's layers
+and training (Program 7: a Keras one's architecture read on the host, a PyTorch one's graph read
+in the clean sandbox, its loss on the rows it was fitted on against a fresh model's or a uniform
+guess's; grader/trusted_structure.py) and a GAN's generator (DLPRAC activity 5: run on noise of
+the host's seed, its samples judged on the host; grader/trusted_gan.py). A chatbot's replies can
+only be observed in the program's process. Their checks say where their figure comes from in their
 evidence (harness.registry.BASIS).
 """
 
@@ -325,6 +327,10 @@ def measure_one(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner:
         from grader import trusted_keras_apps
 
         return trusted_keras_apps.measure(entry, export_root, plan, runner, result)
+    if result.part == "generator":  # a GAN's generator: its samples judged on the host
+        from grader import trusted_gan
+
+        return trusted_gan.measure(entry, export_root, plan, runner, result)
     if result.part == "chatbot":  # its layers and its loss on what it was fitted on
         from grader import trusted_structure
 

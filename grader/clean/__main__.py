@@ -166,6 +166,10 @@ def remeasure(request_path: str, out_dir: str) -> int:
         from grader.clean import keras_apps
 
         return keras_apps.remeasure(folder, request, Path(out_dir))
+    if request.get("gan"):  # a GAN's generator: its samples on the host's noise
+        from grader.clean import gan
+
+        return gan.remeasure(folder, request, Path(out_dir))
     if request.get("training"):  # a model fitted on the program's own arrays: its loss on them
         from grader.clean import training
 

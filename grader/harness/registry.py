@@ -122,6 +122,12 @@ BASIS = (
     (("images.", "transfer."),
      "the program's process: its image folders, its base and head, and the probe's measurement on its validation "
      "images there (not yet re-measured outside it)"),
+    (("gan.digits", "gan.diversity", "gan.frechet"),
+     "clean sandbox: the exported generator run on noise the program never saw; its samples judged on the host "
+     "by the grader's own MNIST classifier"),
+    (("gan.",),
+     "the program's process: what the probe recorded there (roles, losses per step, a stacked model's training "
+     "step tried once), not credited when the clean sandbox's samples are an untrained generator's"),
     (("",), "the program's process: what the probe recorded there (evidence the program could rewrite)"),
 )
 
@@ -162,3 +168,4 @@ from grader.harness import chat_checks  # noqa: E402,F401  (Program 7: the chatb
 from grader.harness import vision_checks  # noqa: E402,F401  (Programs 2 and 5: pretrained vision models)
 from grader.harness import program1_checks  # noqa: E402,F401  (Program 1: KNN and a 3-layer network)
 from grader.harness import transfer_checks  # noqa: E402,F401  (transfer learning on a custom image dataset)
+from grader.harness import gan_checks  # noqa: E402,F401  (DLPRAC activity 5: a GAN)

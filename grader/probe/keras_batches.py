@@ -19,6 +19,7 @@ from grader.probe.trace import plain
 
 WINDOW = 50
 KEPT_SAMPLES = 2000
+STEP_LOSSES = 5000  # each call's loss is kept, in order, for the first this many calls ("step_loss")
 
 
 class BatchLoop:
@@ -53,8 +54,12 @@ class BatchLoop:
         self.record["steps"] += 1
         self.samples += n or 0
         self.kept.add(x)
-        for name, value in self.named(result if losses is None else losses).items():
+        named = self.named(result if losses is None else losses)
+        for name, value in named.items():
             self.pending.setdefault(name, []).append(value)
+        steps = self.record.setdefault("step_loss", [])
+        if "loss" in named and len(steps) < STEP_LOSSES:
+            steps.append(plain(named["loss"]))
         ended = (self.samples >= self.samples_per_epoch * (self.record["epochs_run"] + 1)
                  if self.samples_per_epoch and n else self.record["steps"] % WINDOW == 0)
         if ended:

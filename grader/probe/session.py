@@ -88,7 +88,7 @@ MEASURE_ORDER = ("torch", "torchvision", "sklearn", "keras")
 # What a rubric's `probe:` section may ask for after the program has run: section name ->
 # module with `after_run(session, params) -> dict` (plain JSON, kept as trace["post_run"][name]).
 AFTER_RUN: dict[str, str] = {"vision": "grader.probe.vision", "chat": "grader.probe.chat",
-                             "image_folders": "grader.probe.image_folders"}
+                             "image_folders": "grader.probe.image_folders", "gan": "grader.probe.gan"}
 
 
 @dataclass

@@ -53,6 +53,7 @@ import numpy as np
 from grader.probe.trace import Trace, plain
 
 WINDOW = 50  # optimizer steps per loss window
+STEP_LOSSES = 5000  # each step's loss is kept for the first this many steps ("step_loss")
 IDLE = "running the program"
 CONFIG_KEYS = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size", "stride",
                "padding", "input_size", "hidden_size", "num_layers", "bidirectional", "batch_first",
@@ -80,6 +81,9 @@ class Training:
         if pending:
             loss = sum(pending) / len(pending)
             pending.clear()
+            steps = self.record.setdefault("step_loss", [])
+            if len(steps) < STEP_LOSSES:  # each step's loss, in order (a GAN's two curves)
+                steps.append(as_float(loss))
             self.epoch_sum, self.epoch_n = self.epoch_sum + loss, self.epoch_n + 1
             self.window_sum, self.window_n = self.window_sum + loss, self.window_n + 1
         if self.record["steps"] % WINDOW:

@@ -24,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from grader.models import AttributeMark, CheckResult, GradeResult, Status
 from grader.reports.csvout import atomic_write_bytes, attribute_columns, format_mark, review_flags, sort_results
 from grader.reports.curves import ACCURACY_KEYS, curve_png, last_fit_with_history
+from grader.reports.gan_figure import gan_figure
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 
@@ -476,6 +477,7 @@ def write_sheet(result: GradeResult, out_dir: Path, *, artifacts_dir: Path | Non
         "passed": sum(1 for c in result.checks if c.passed),
         "flags": review_flags(result),
         "curve": _curve(trace, artifacts_dir),
+        "gan": gan_figure(result),
         "fits": _fits(trace),
         "models": _models(trace),
         "run": _run(result),
