@@ -21,16 +21,14 @@ from grader import sandbox_image  # noqa: E402
 from grader.runners.docker import DockerRunner  # noqa: E402
 from grader.sandbox_image import SandboxError  # noqa: E402
 
-# The same tests, collected here a second time with the Docker runner below.
+# The same tests, collected here a second time with the Docker runner below: the attacks the
+# issue names (the measurement replaced, the trace rewritten, predict answering from the labels,
+# training on the test set, a planted pickle) and a PyTorch model's record forged.
 from test_trust import (  # noqa: E402,F401
-    test_chatbot_whose_record_claims_a_bidirectional_lstm_and_training,
-    test_honest_program_is_re_measured_and_agrees,
-    test_knn_forged_or_fitted_on_its_test_rows_earns_no_more,
     test_measurement_replaced_from_sys_modules,
     test_planted_pickle_is_never_loaded,
     test_predict_overridden_to_answer_from_the_labels,
     test_pytorch_chatbot_whose_record_claims_a_bidirectional_lstm_and_training,
-    test_pytorch_lstm_whose_measurement_is_rewritten_earns_no_more,
     test_trace_rewritten_through_gc,
     test_training_on_the_test_set_is_named,
 )

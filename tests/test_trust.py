@@ -494,6 +494,21 @@ def test_pt2_with_a_second_weights_config_naming_a_pickle_is_refused(tmp_path):
 # ---------------------------------------------------------------- Program 7's chatbot
 
 CHATBOT = (PROJECT / "reference" / "program7" / "solution.py").read_text()
+# The trace's record rewritten through gc as it is saved: every LSTM described as Bidirectional(LSTM).
+CLAIM_BIDIRECTIONAL = """
+import gc
+for obj in gc.get_objects():
+    if type(obj).__name__ == "Trace":
+        original = type(obj).save
+        def save(self, original=original):
+            for m in self.data["models"]:
+                for layer in m.get("layers", []):
+                    if layer.get("type") == "LSTM":
+                        layer.update(type="Bidirectional", wraps="LSTM")
+            original(self)
+        type(obj).save = save
+        break
+"""
 
 
 def test_chatbot_layers_and_training_are_read_from_the_export(grade_file):
@@ -511,19 +526,7 @@ def test_chatbot_whose_record_claims_a_bidirectional_lstm_and_training(grade_fil
     away after fit: the exported architecture and its loss outside the process tell."""
     one_way = CHATBOT.replace("layers.Bidirectional(layers.LSTM(32))", "layers.LSTM(32)") + """
 model.set_weights(keras.models.clone_model(model).get_weights())
-import gc
-for obj in gc.get_objects():
-    if type(obj).__name__ == "Trace":
-        original = type(obj).save
-        def save(self, original=original):
-            for m in self.data["models"]:
-                for layer in m.get("layers", []):
-                    if layer.get("type") == "LSTM":
-                        layer.update(type="Bidirectional", wraps="LSTM")
-            original(self)
-        type(obj).save = save
-        break
-"""
+""" + CLAIM_BIDIRECTIONAL
     result = grade_file(one_way, 7)
     structure, trained = check(result, "model.structure"), check(result, "model.trained")
     assert result.run.trace["models"][0]["layers"][1]["type"] == "Bidirectional"  # the forgery, in process
@@ -588,20 +591,7 @@ def test_pytorch_chatbot_layers_and_training_are_read_from_its_exported_graph(gr
 
 
 TORCH_CHATBOT_FORGED = TORCH_CHATBOT.replace("bidirectional=True", "bidirectional=False").replace(
-    "nn.Linear(32,", "nn.Linear(16,").replace("lr=0.02", "lr=0.0") + """
-import gc
-for obj in gc.get_objects():
-    if type(obj).__name__ == "Trace":
-        original = type(obj).save
-        def save(self, original=original):
-            for m in self.data["models"]:
-                for layer in m.get("layers", []):
-                    if layer.get("type") == "LSTM":
-                        layer.update(type="Bidirectional", wraps="LSTM")
-            original(self)
-        type(obj).save = save
-        break
-"""
+    "nn.Linear(32,", "nn.Linear(16,").replace("lr=0.02", "lr=0.0") + CLAIM_BIDIRECTIONAL
 
 
 def test_pytorch_chatbot_whose_record_claims_a_bidirectional_lstm_and_training(grade_file):

@@ -16,18 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from grader.clean.training import exported_and_fresh
+
 
 def samples(folder: Path, request: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """(N x 784 float32 outputs of the generator, of a fresh one) on the request's noise."""
-    if request.get("flavour") == "legacy":
-        import tf_keras as keras
-    else:
-        import keras
-    architecture = (folder / "model.json").read_text()
-    model = keras.models.model_from_json(architecture)
-    model.load_weights(str(folder / "model.weights.h5"))
-    keras.utils.set_random_seed(0)
-    fresh = keras.models.model_from_json(architecture)  # the same layers, as Keras initialises them
+    model, fresh = exported_and_fresh(folder, request)
     latent = int(np.prod(tuple(model.inputs[0].shape)[1:]))
     spec = request["gan"]
     noise = np.random.default_rng(int(spec["seed"])).normal(size=(int(spec["n"]), latent)).astype("float32")

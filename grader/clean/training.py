@@ -41,8 +41,9 @@ def cross_entropy(p: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(np.log(p[np.arange(len(p)), ids] + EPS)))
 
 
-def losses(folder: Path, request: dict[str, Any]) -> np.ndarray:
-    """[exported, fresh] losses of a Keras model on fit.npz."""
+def exported_and_fresh(folder: Path, request: dict[str, Any]) -> tuple[Any, Any]:
+    """The exported Keras model (model.json, model.weights.h5) and the same architecture as Keras
+    initialises it (seeded: the same fresh copy on every run)."""
     if request.get("flavour") == "legacy":
         import tf_keras as keras
     else:
@@ -51,7 +52,12 @@ def losses(folder: Path, request: dict[str, Any]) -> np.ndarray:
     model = keras.models.model_from_json(architecture)
     model.load_weights(str(folder / "model.weights.h5"))
     keras.utils.set_random_seed(0)
-    fresh = keras.models.model_from_json(architecture)  # the same layers, as Keras initialises them
+    return model, keras.models.model_from_json(architecture)
+
+
+def losses(folder: Path, request: dict[str, Any]) -> np.ndarray:
+    """[exported, fresh] losses of a Keras model on fit.npz."""
+    model, fresh = exported_and_fresh(folder, request)
     with np.load(folder / "fit.npz", allow_pickle=False) as data:
         x, y = data["x"], data["y"]
     return np.array([cross_entropy(np.asarray(m.predict(x, batch_size=256, verbose=0)), y) for m in (model, fresh)])

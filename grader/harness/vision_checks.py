@@ -191,6 +191,9 @@ def pretrained(ctx: Context, params: dict) -> Outcome:
 def weights_kept(ctx: Context, v: VisionTrace, said: str, evidence: dict[str, Any]) -> Outcome:
     """Passes when the exported model, outside the program, is mostly the served file's weights
     (or fine-tuned from them); the program's record of what was served is not enough."""
+    if "vision" not in (ctx.rubric.probe or {}):  # a rubric without reference images exports no pretrained model
+        return Outcome(True, said, evidence={**evidence, "source": "the program's own process (evidence only): "
+                                             "this rubric has no reference images to re-measure the model on"})
     t = trusted_model(ctx, v)
     if t is None or t.error or t.weights is None:
         return not_re_measured(t, said)
