@@ -102,9 +102,12 @@ def generator_trainer(rec: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def loop_of(ctx: Context, role: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The train_on_batch record of the model in `role` (None when it was never trained)."""
+    """The training record that steps the model in `role` (Keras: its train_on_batch loop; PyTorch: its
+    optimizer's), None when it was never trained."""
     if not role or role.get("model") is None:
         return None
+    if isinstance(role.get("fit"), int) and 0 <= role["fit"] < len(ctx.fits):  # PyTorch: its optimizer's
+        return ctx.fits[role["fit"]] if ctx.fits[role["fit"]].get("steps") else None
     fits = [f for f in ctx.fits if f.get("model") == role["model"] and f.get("steps")]
     return fits[-1] if fits else None
 

@@ -22,7 +22,7 @@ def torch_gan(session: Any, probe: Any, n: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {"framework": "torch"}
     gens, discs = [], []
-    for mid, module in probe.models.items():
+    for mid, module in candidate_modules(probe):
         role = try_roles(torch, module)
         if role.get("generator"):
             gens.append((mid, module, role["generator"]))
@@ -42,7 +42,46 @@ def torch_gan(session: Any, probe: Any, n: int) -> dict[str, Any]:
     out["samples"] = sample_summary(lambda z: run(torch, generator, torch.from_numpy(z)), latent, n)
     if discs:
         out["frozen"] = generator_step_spares(probe, generator, discs[-1][1])
+    for role, module in (("generator", generator), ("discriminator", discs[-1][1] if discs else None)):
+        if role in out and module is not None:
+            out[role]["fit"] = stepping_fit(probe, module)
     return out
+
+
+def stepping_fit(probe: Any, module: Any) -> int | None:
+    """Index in trace["fits"] of the training that steps the module: its optimizer holding most of
+    its parameters and, of those, the fewest others. The probe files an optimizer under one
+    model; one that holds both networks' parameters may be filed under the other network."""
+    mine = {id(p) for p in module.parameters()}
+    best, key = None, None
+    for opt in probe.optimizers:
+        held = {id(p) for group in opt.param_groups for p in group["params"]}
+        rank = (len(mine & held), -len(held - mine))
+        if rank[0] and (key is None or rank > key):
+            best, key = opt, rank
+    if best is None:
+        return None
+    record = probe.trainings[id(best)].record
+    return next((i for i, fit in enumerate(probe.trace["fits"]) if fit is record), None)
+
+
+MAX_CANDIDATES = 50
+
+
+def candidate_modules(probe: Any) -> list[tuple[int, Any]]:
+    """(model id, module): the models the program's optimizers trained, then every other
+    outermost module with parameters. A generator stepped only by an optimizer that also holds
+    the discriminator's parameters is recorded as neither's model, yet it is the generator."""
+    found = list(probe.models.items())
+    seen = {id(m) for _, m in found}
+    modules = list(probe.modules)
+    inner = {id(child) for m in modules for child in m.children()}
+    for module in modules:
+        if len(found) >= MAX_CANDIDATES:
+            break
+        if id(module) not in seen and id(module) not in inner and next(module.parameters(), None) is not None:
+            found.append((probe.model_id(module), module))
+    return found
 
 
 def run(torch: Any, module: Any, x: Any) -> Any:
