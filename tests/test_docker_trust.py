@@ -59,8 +59,7 @@ def cpu_image() -> str:
 
 
 @pytest.fixture()
-def runner(cpu_image, cache_dir, tmp_path) -> DockerRunner:
-    cache_dir.chmod(0o755)  # made 0700 by pytest; the container's user reads it (test_docker.py)
+def runner(cpu_image, tmp_path) -> DockerRunner:
     jobs = tmp_path / "jobs"
     jobs.mkdir(exist_ok=True)
     return DockerRunner(image=cpu_image, jobs_dir=jobs)

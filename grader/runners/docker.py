@@ -122,14 +122,21 @@ def container_spec(plan: RunPlan, image: str, work: Path, user: str, cpus: float
     )
 
 
-def check_cache_readable(cache_dir: Path) -> None:
-    """The container's user (not the grader's) reads the data cache it is given read-only: a
-    grader running as root with a cache only root can enter would fail every job on its first
-    dataset. Raises SandboxError with the fix."""
-    if os.geteuid() == 0 and cache_dir.stat().st_mode & 0o005 != 0o005:
-        raise SandboxError(f"the data cache {cache_dir} is not readable by the sandbox's user (uid {SANDBOX_UID}), "
-                           f"so no job could load its data: `chmod a+rX {cache_dir}` (it holds datasets and "
-                           "pretrained weights only)")
+def open_cache_to_sandbox(cache_dir: Path) -> None:
+    """The container's user (not the grader's) reads the data cache, mounted read-only: a grader
+    running as root whose cache only root can enter (made under umask 077, or by a test's
+    temporary folder) would fail every job on its first dataset. The cache holds public
+    datasets, pretrained weights and stand-ins, so others are given read and search on its
+    folder. Raises SandboxError when that cannot be done."""
+    if os.geteuid() != 0:
+        return
+    mode = cache_dir.stat().st_mode
+    if mode & 0o005 != 0o005:
+        try:
+            cache_dir.chmod(mode | 0o005)
+        except OSError as e:
+            raise SandboxError(f"the data cache {cache_dir} is not readable by the sandbox's user (uid "
+                               f"{SANDBOX_UID}) and could not be opened to it ({e}): `chmod a+rX {cache_dir}`") from e
 
 
 def precut_served_data(plan: RunPlan, folder: Path) -> None:
@@ -378,7 +385,7 @@ class DockerRunner:
         for d in ("config", "out/artifacts"):
             (work / d).mkdir(parents=True)
         Path(plan.cache_dir).mkdir(parents=True, exist_ok=True)
-        check_cache_readable(Path(plan.cache_dir))
+        open_cache_to_sandbox(Path(plan.cache_dir))
         if "torchvision" in plan.frameworks:  # the container sees the cache read-only
             from grader.probe.weights import prepare_standins
 
