@@ -64,30 +64,33 @@ def measure_torch(entry: dict[str, Any], export_root: Path, plan: RunPlan, runne
         if not (request / "fit.npz").exists():
             raise Refused("the chatbot was exported without the rows it was trained on")
         run_clean(request, out, plan, runner, {"kind": "torch_pt2", "preprocess": {}, "inputs": [], "training": True})
-        result.layers = graph_layers(out / "layers.json")
+        result.layers = read_layers(out / "layers.npy")
         losses = array(out / "training.npy", np.float64)
     if losses.shape != (2,) or not np.isfinite(losses).all():
         raise Refused("the clean sandbox could not compute the chatbot's loss")
     result.loss, result.loss_fresh = round(float(losses[0]), 4), round(float(losses[1]), 4)
 
 
-LAYER_TYPES = {"Embedding", "LSTM", "GRU", "RNN", "Bidirectional", "Linear"}
-MAX_LAYERS = 200
+def read_layers(path: Path) -> list[dict[str, Any]]:
+    """The clean sandbox's layers.npy (grader/clean/training.encode_layers: rows of type, wrapped
+    type or -1, units or -1) in the probe's words; Refused when it is not that."""
+    from grader.clean.training import LAYER_CODES
 
-
-def graph_layers(path: Path) -> list[dict[str, Any]]:
-    """The clean sandbox's layers.json, checked to be what grader/clean/training.graph_layers
-    writes: a list of {"type", "wraps"?, "config": {"units"?: int}}; Refused otherwise."""
-    if not path.is_file() or path.is_symlink() or path.stat().st_size > 100_000:
-        raise Refused("the clean sandbox wrote no layers")
-    layers = json.loads(path.read_text())
-    ok = isinstance(layers, list) and len(layers) <= MAX_LAYERS and all(
-        isinstance(l, dict) and set(l) <= {"type", "wraps", "config"} and l.get("type") in LAYER_TYPES
-        and l.get("wraps", "LSTM") in LAYER_TYPES and isinstance(l.get("config"), dict)
-        and set(l["config"]) <= {"units"} and all(type(v) is int for v in l["config"].values()) for l in layers)
-    if not ok:
+    rows = array(path, np.int64)
+    codes = range(len(LAYER_CODES))
+    if rows.ndim != 2 or rows.shape[1] != 3 or len(rows) > MAX_LAYERS or not all(
+            kind in codes and (wraps == -1 or wraps in codes) and units >= -1 for kind, wraps, units in rows.tolist()):
         raise Refused("the clean sandbox's layers are not in the expected form")
+    layers = []
+    for kind, wraps, units in rows.tolist():
+        layer: dict[str, Any] = {"type": LAYER_CODES[kind], "config": {} if units < 0 else {"units": units}}
+        if wraps >= 0:
+            layer["wraps"] = LAYER_CODES[wraps]
+        layers.append(layer)
     return layers
+
+
+MAX_LAYERS = 200
 
 
 def json_layers(config: dict[str, Any]) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ model that learned from those rows scores far lower than an untrained one.
 Keras: model.json and model.weights.h5 beside REQUEST.json (checked by the host); the untrained
 model is the same architecture freshly initialised. PyTorch: model.pt2, a torch.export program
 traced for one batch shape; its layers are read from the program's graph (the aten operators
-of embeddings, recurrent and linear layers) into layers.json, and the untrained figure is the
+of embeddings, recurrent and linear layers) into layers.npy, and the untrained figure is the
 loss of a uniform guess over its outputs, ln(K), which a freshly initialised network scores
 about (its logits are small). Both with fit.npz (x, y: the first rows the program fitted on,
 as the probe exported them; loaded without pickle). Writes OUT_DIR/training.npy: float64 [loss
@@ -87,16 +87,25 @@ def graph_layers(program: Any) -> list[dict[str, Any]]:
     return layers
 
 
-def torch_losses(folder: Path, out_dir: Path) -> np.ndarray:
-    """[exported, uniform guess] losses of a torch.export program on fit.npz; writes layers.json."""
-    import json
+# layers.npy: one int64 row per layer, (type, wrapped type or -1, units or -1), types by index here
+LAYER_CODES = ("Embedding", "LSTM", "GRU", "RNN", "Bidirectional", "Linear")
 
+
+def encode_layers(layers: list[dict[str, Any]]) -> np.ndarray:
+    """N x 3 int64: the clean sandbox writes arrays only."""
+    rows = [(LAYER_CODES.index(l["type"]), LAYER_CODES.index(l["wraps"]) if "wraps" in l else -1,
+             l["config"].get("units", -1)) for l in layers]
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def torch_losses(folder: Path, out_dir: Path) -> np.ndarray:
+    """[exported, uniform guess] losses of a torch.export program on fit.npz; writes layers.npy."""
     import torch
 
     from grader.clean.__main__ import torch_pt2
 
     program = torch.export.load(str(folder / "model.pt2"))
-    (out_dir / "layers.json").write_text(json.dumps(graph_layers(program)))
+    np.save(out_dir / "layers.npy", encode_layers(graph_layers(program)), allow_pickle=False)
     with np.load(folder / "fit.npz", allow_pickle=False) as data:
         x, y = data["x"], data["y"]
     p = torch_pt2(folder, {})(x)  # batches of the traced size, the last padded and cut back
