@@ -189,9 +189,10 @@ def frozen(ctx: Context, params: dict) -> Outcome:
     if record(ctx).get("framework") == "torch":
         return Outcome(True, "the generator's optimizer holds none of the discriminator's parameters", evidence=exp)
     if record(ctx).get("wrapper"):
+        opt = exp.get("generator_optimizer") or "unnamed"
         return Outcome(True, f"no stacked model: in {wrapper_name(record(ctx))}'s train_step the generator's optimizer "
-                             f"({exp.get('generator_optimizer') or 'unnamed'}) updates only the generator's weights, so "
-                             f"the generator's step leaves the discriminator unchanged", evidence=exp)
+                             f"({opt}) updates only the generator's weights, so the generator's step leaves the "
+                             f"discriminator unchanged", evidence=exp)
     return Outcome(True, "a training step of the stacked model left the discriminator's weights unchanged",
                    evidence=exp)
 
