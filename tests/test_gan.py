@@ -4,8 +4,10 @@ host's seed, its samples judged on the host by the grader's own MNIST classifier
 
 Programs: the reference solution; a GAN whose generator is never trained; one trained on one
 digit alone (it can only make that digit: mode collapse); one whose discriminator is never
-frozen in the stacked model; and a hostile one whose generator never learns (a learning rate
-of 0) and which rewrites, in its own process, the recorded losses and its sample summary.
+frozen in the stacked model; a hostile one whose generator never learns (a learning rate of 0)
+and which rewrites, in its own process, the recorded losses and its sample summary; and a GAN
+in keras.io's train_step pattern (tests/fixtures/gan/train_step.py), with variants whose
+generator update also changes the discriminator, or never changes the generator.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import PROJECT, check
+from conftest import FIXTURES, PROJECT, check
 from grader.course import load_rubrics
 from grader.models import Status
 from grader.pipeline import grade
@@ -63,6 +65,21 @@ _Trace.save = _forged_save
 TORCH_SHARED = variant("opt_g = torch.optim.Adam(generator.parameters(),",
                        "opt_g = torch.optim.Adam(list(generator.parameters()) + list(discriminator.parameters()),",
                        TORCH_SOURCE.replace("STEPS = 800", "STEPS = 120"))
+
+# keras.io's pattern: a keras.Model subclass with its own train_step, trained with fit(); the short
+# variants take one epoch (86 steps of 128 in quick mode), enough for the probe's records.
+TRAIN_STEP = (FIXTURES / "gan" / "train_step.py").read_text()
+TRAIN_STEP_SHORT = variant("EPOCHS = 10", "EPOCHS = 1", TRAIN_STEP)
+G_UPDATE = ("        grads = tape.gradient(g_loss, self.painter.trainable_weights)\n"
+            "        self.painter_opt.apply_gradients(zip(grads, self.painter.trainable_weights))\n")
+BOTH_UPDATE = ("        both = self.painter.trainable_weights + self.judge.trainable_weights\n"
+               "        grads = tape.gradient(g_loss, both)\n"
+               "        self.painter_opt.apply_gradients(zip(grads, both))\n")
+TRAIN_STEP_NOT_FROZEN = variant(G_UPDATE, BOTH_UPDATE, TRAIN_STEP_SHORT)
+TRAIN_STEP_LR0 = variant("painter_opt=keras.optimizers.Adam(5e-4,", "painter_opt=keras.optimizers.Adam(0.0,",
+                         TRAIN_STEP_SHORT)
+TRAIN_STEP_NO_G = variant(G_UPDATE, "        grads = tape.gradient(g_loss, self.painter.trainable_weights)\n",
+                          TRAIN_STEP_SHORT)
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +185,48 @@ def test_sheet_shows_the_samples_and_both_losses(graded, tmp_path):
     assert figure and figure["src"].startswith("data:image/png;base64,")
     sheet = write_sheet(r, tmp_path).read_text()
     assert "What the GAN generates" in sheet and figure["src"][:200] in sheet
+
+
+def test_train_step_gan_full_marks_whatever_its_names(graded):
+    """keras.io's pattern, every name unusual: both networks found, two optimizers stepping
+    together through the wrapper's fit, the generator's optimizer holding only its weights."""
+    r = graded("train_step", TRAIN_STEP)
+    assert r.status == Status.ok, r.status_message
+    assert not failed(r), [(c.id, c.message) for c in r.checks if not c.passed]
+    assert r.marks == r.max, (r.marks, r.max)
+    alt = check(r, "gan.alternation")
+    assert alt.evidence["discriminator_steps"] == alt.evidence["generator_steps"] >= 50
+    assert alt.evidence["generator_optimizer"] == "painter_opt" and "per epoch" in alt.message
+    assert "painter_opt" in check(r, "gan.frozen").message
+    assert not r.flags
+    from grader.reports.gan_figure import epoch_losses, gan_figure
+
+    curves = epoch_losses(r.run.trace)
+    assert set(curves) == {"loss_judge", "loss_painter"} and all(len(v) == 10 for v in curves.values())
+    assert gan_figure(r) is not None
+
+
+def test_train_step_gan_updating_the_discriminator_in_the_generator_step_fails_frozen(graded):
+    """The generator's gradients applied over both networks' weights: the failure is named."""
+    r = graded("train_step_not_frozen", TRAIN_STEP_NOT_FROZEN)
+    assert r.status == Status.ok, r.status_message
+    assert check(r, "gan.structure").passed and check(r, "gan.alternation").passed
+    assert "gan.frozen" in failed(r)
+    msg = check(r, "gan.frozen").message
+    assert "not frozen" in msg and "painter_opt" in msg and "of the discriminator's weights" in msg
+
+
+@pytest.mark.parametrize("name, source, why", [("train_step_lr0", TRAIN_STEP_LR0, "learning rate of 0"),
+                                               ("train_step_no_g", TRAIN_STEP_NO_G, "fewer than 50 steps")],
+                         ids=["learning_rate_0", "optimizer_never_applied"])
+def test_train_step_gan_whose_generator_never_changes_is_not_credited(graded, name, source, why):
+    """The generator's optimizer at a learning rate of 0, or never applied: untrained samples,
+    alternation failed with its reason, the train attribute not Good."""
+    r = graded(name, source)
+    assert r.status == Status.ok, r.status_message
+    assert {"gan.alternation", "gan.frechet"} <= failed(r)
+    assert why in check(r, "gan.alternation").message, check(r, "gan.alternation").message
+    assert band(r) != "Good"
 
 
 def test_judgement_separates_real_digits_from_noise_and_one_digit(tmp_path):

@@ -12,7 +12,12 @@ Roles, from the models' input and output shapes (models the probe saw and the mo
 in them):
 * generator: a vector of noise (N x k, k <= MAX_LATENT) in, 784 values (28 x 28) out;
 * discriminator: 784 values in (28 x 28, 784 or 28 x 28 x 1), one score out;
-* stacked: noise in, one score out, holding the discriminator (the generator's training model).
+* stacked: noise in, one score out, holding the discriminator (the generator's training model);
+* wrapper: without a stacked model, a model the program trained (fit) that holds both networks
+  and trains them in its own train_step (keras.io's "GAN overriding Model.train_step"). Its
+  optimizers are read after the run: each one's step count and the weights it updates (a Keras 3
+  optimizer updates exactly the variables it was built on). The generator's optimizer must hold
+  none of the discriminator's weights: the stacked model's frozen discriminator, in that form.
 PyTorch modules: grader/probe/gan_torch.py (no stacked model there: the generator's optimizer
 must not hold the discriminator's parameters).
 """
@@ -66,6 +71,11 @@ def keras_gan(session: Any, probe: Any, n: int) -> dict[str, Any]:
     if roles.get("stacked") is not None and roles.get("discriminator") is not None:
         out["frozen"] = frozen_experiment(probe, models[roles["stacked"]], models[roles["discriminator"]],
                                           out["generator"]["latent"])
+    elif roles.get("discriminator") is not None:
+        wrapper = find_wrapper(probe, generator, models[roles["discriminator"]])
+        if wrapper is not None:
+            out["wrapper"] = wrapper
+            out["frozen"] = generator_update_spares(wrapper)
     return out
 
 
@@ -215,3 +225,84 @@ def frozen_experiment(probe: Any, stacked: Any, discriminator: Any, latent: int 
         return {"discriminator_changed": bool(d_changed), "weights_changed": int(changed)}
     except Exception as e:
         return {"error": f"{type(e).__name__}: {e}"[:300]}
+
+
+def find_wrapper(probe: Any, generator: Any, discriminator: Any) -> dict[str, Any] | None:
+    """The model the program trained that holds the generator and the discriminator but is not a
+    stacked model (no fixed input and output of its own): {model, name, class, optimizers}; None
+    when there is none. Its optimizers: those among its attributes (any names), else any Keras
+    optimizer alive that updates either network's weights."""
+    for mid, model in reversed(list(probe.models.items())):
+        if model is generator or model is discriminator or shapes(model) is not None:
+            continue
+        if contains(model, generator) and contains(model, discriminator):
+            opts = optimizers_of(probe, model, generator, discriminator)
+            return {"model": mid, "name": str(getattr(model, "name", "")), "class": type(model).__name__,
+                    "optimizers": [optimizer_record(name, opt, generator, discriminator) for name, opt in opts]}
+    return None
+
+
+def is_optimizer(value: Any) -> bool:
+    return hasattr(value, "apply_gradients") and hasattr(value, "iterations") and not isinstance(value, type)
+
+
+def optimizers_of(probe: Any, wrapper: Any, generator: Any, discriminator: Any) -> list[tuple[str | None, Any]]:
+    """(attribute name or None, optimizer) for each optimizer that updates either network."""
+    weights = variable_ids(generator) | variable_ids(discriminator)
+    found: dict[int, tuple[str | None, Any]] = {}
+    for name, value in list(vars(wrapper).items()) + [("optimizer", getattr(wrapper, "optimizer", None))]:
+        if is_optimizer(value) and id(value) not in found:
+            found[id(value)] = (name, value)
+    if sum(bool(held_ids(o) & weights) for _, o in found.values()) < 2:
+        import gc
+
+        for obj in gc.get_objects():
+            if is_optimizer(obj) and id(obj) not in found and held_ids(obj) & weights:
+                found[id(obj)] = (None, obj)
+    return [(n, o) for n, o in found.values() if held_ids(o) & weights]
+
+
+def variable_ids(model: Any) -> set[int]:
+    """ids of a model's weights (the Keras variables and the backend's own under them)."""
+    out: set[int] = set()
+    for v in getattr(model, "weights", []) or []:
+        out.add(id(v))
+        inner = getattr(v, "value", None)
+        if inner is not None and not callable(inner):
+            out.add(id(inner))
+    return out
+
+
+def held_ids(optimizer: Any) -> set[int]:
+    """ids of the variables a Keras 3 optimizer was built on (those it updates); empty if unknown."""
+    held = getattr(optimizer, "_trainable_variables", None) or []
+    return {id(v) for v in held}
+
+
+def optimizer_record(name: str | None, optimizer: Any, generator: Any, discriminator: Any) -> dict[str, Any]:
+    """{name, class, iterations, learning_rate, generator_weights, discriminator_weights,
+    other_weights}: how many of the weights it updates belong to each network."""
+    held = list(getattr(optimizer, "_trainable_variables", None) or [])
+    g, d = variable_ids(generator), variable_ids(discriminator)
+    try:
+        steps = int(np.asarray(optimizer.iterations))
+    except Exception:
+        steps = None
+    from grader.probe.keras_hooks import learning_rate
+
+    return {"name": name, "class": type(optimizer).__name__, "iterations": steps,
+            "learning_rate": learning_rate(optimizer),
+            "generator_weights": sum(id(v) in g for v in held), "discriminator_weights": sum(id(v) in d for v in held),
+            "other_weights": sum(id(v) not in g and id(v) not in d for v in held)}
+
+
+def generator_update_spares(wrapper: dict[str, Any]) -> dict[str, Any]:
+    """Whether the wrapper's generator update leaves the discriminator alone: no optimizer that
+    updates the generator's weights updates any of the discriminator's."""
+    gens = [o for o in wrapper["optimizers"] if o["generator_weights"]]
+    if not gens:
+        return {"error": "no optimizer of the program updates the generator's weights"}
+    mixed = [o for o in gens if o["discriminator_weights"]]
+    return {"discriminator_changed": bool(mixed), "how": "the weights the generator's optimizer updates",
+            "generator_optimizer": (mixed or gens)[0]["name"],
+            "discriminator_weights": max((o["discriminator_weights"] for o in mixed), default=0)}

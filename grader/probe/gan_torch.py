@@ -22,7 +22,7 @@ def torch_gan(session: Any, probe: Any, n: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {"framework": "torch"}
     gens, discs = [], []
-    for mid, module in candidate_modules(probe):
+    for mid, module in trained_modules(probe):
         role = try_roles(torch, module)
         if role.get("generator"):
             gens.append((mid, module, role["generator"]))
@@ -30,58 +30,22 @@ def torch_gan(session: Any, probe: Any, n: int) -> dict[str, Any]:
             discs.append((mid, module, role["discriminator"]))
     if discs:
         mid, module, shape = discs[-1]
+        mid = probe.model_id(module) if mid is None else mid
         out["discriminator"] = {"model": mid, "name": type(module).__name__, "input": list(shape[1:]), "output": [1],
                                 "latent": None, "activation": last_activation(module)}
     if not gens:
         return out
     mid, generator, latent = gens[-1]
+    mid = probe.model_id(generator) if mid is None else mid
     out["generator"] = {"model": mid, "name": type(generator).__name__, "input": [latent], "output": [784],
                         "latent": latent, "activation": last_activation(generator)}
+    tie_fits(probe, out, generator, discs[-1][1] if discs else None)
     out["export"] = export_generator(session, out["generator"], lambda folder: write_pt2(generator, latent, folder),
                                      "torch")
     out["samples"] = sample_summary(lambda z: run(torch, generator, torch.from_numpy(z)), latent, n)
     if discs:
         out["frozen"] = generator_step_spares(probe, generator, discs[-1][1])
-    for role, module in (("generator", generator), ("discriminator", discs[-1][1] if discs else None)):
-        if role in out and module is not None:
-            out[role]["fit"] = stepping_fit(probe, module)
     return out
-
-
-def stepping_fit(probe: Any, module: Any) -> int | None:
-    """Index in trace["fits"] of the training that steps the module: its optimizer holding most of
-    its parameters and, of those, the fewest others. The probe files an optimizer under one
-    model; one that holds both networks' parameters may be filed under the other network."""
-    mine = {id(p) for p in module.parameters()}
-    best, key = None, None
-    for opt in probe.optimizers:
-        held = {id(p) for group in opt.param_groups for p in group["params"]}
-        rank = (len(mine & held), -len(held - mine))
-        if rank[0] and (key is None or rank > key):
-            best, key = opt, rank
-    if best is None:
-        return None
-    record = probe.trainings[id(best)].record
-    return next((i for i, fit in enumerate(probe.trace["fits"]) if fit is record), None)
-
-
-MAX_CANDIDATES = 50
-
-
-def candidate_modules(probe: Any) -> list[tuple[int, Any]]:
-    """(model id, module): the models the program's optimizers trained, then every other
-    outermost module with parameters. A generator stepped only by an optimizer that also holds
-    the discriminator's parameters is recorded as neither's model, yet it is the generator."""
-    found = list(probe.models.items())
-    seen = {id(m) for _, m in found}
-    modules = list(probe.modules)
-    inner = {id(child) for m in modules for child in m.children()}
-    for module in modules:
-        if len(found) >= MAX_CANDIDATES:
-            break
-        if id(module) not in seen and id(module) not in inner and next(module.parameters(), None) is not None:
-            found.append((probe.model_id(module), module))
-    return found
 
 
 def run(torch: Any, module: Any, x: Any) -> Any:
@@ -148,3 +112,38 @@ def generator_step_spares(probe: Any, generator: Any, discriminator: Any) -> dic
              if {id(p) for grp in opt.param_groups for p in grp["params"]} & g_ids
              and {id(p) for grp in opt.param_groups for p in grp["params"]} & d_ids]
     return {"discriminator_changed": bool(mixed), "how": "the generator's optimizer's parameters"}
+
+
+def trained_modules(probe: Any) -> list[tuple[int | None, Any]]:
+    """(model id, module): the modules the probe tied to an optimizer, then (id None) the outermost
+    other modules all of whose parameters an optimizer holds. An optimizer over both networks is
+    tied to one of them only, by chance of order: the other must still be found."""
+    out: list[tuple[int | None, Any]] = list(probe.models.items())
+    held = {id(p) for opt in probe.optimizers for g in opt.param_groups for p in g["params"]}
+    known = {id(m) for _, m in out}
+    extra = []
+    for module in list(probe.modules):
+        params = [id(p) for p in module.parameters()]
+        if id(module) not in known and len(params) >= 2 and set(params) <= held:
+            extra.append(module)
+    inner = {id(sub) for m in extra + [m for _, m in out] for sub in m.modules() if sub is not m}
+    return out + [(None, m) for m in extra if id(m) not in inner]
+
+
+def tie_fits(probe: Any, out: dict[str, Any], generator: Any, discriminator: Any) -> None:
+    """Each role's training record, by index in trace["fits"] ("fit"): the generator's is its
+    optimizer's (the one holding its parameters), the discriminator's the one holding its own
+    parameters and none of the generator's."""
+    g_ids = {id(p) for p in generator.parameters()}
+    d_ids = {id(p) for p in discriminator.parameters()} if discriminator is not None else set()
+    fits = probe.trace["fits"]
+    for opt in probe.optimizers:
+        held = {id(p) for grp in opt.param_groups for p in grp["params"]}
+        training = probe.trainings.get(id(opt))
+        index = next((i for i, f in enumerate(fits) if training is not None and f is training.record), None)
+        if index is None:
+            continue
+        if held & g_ids:
+            out["generator"].setdefault("fit", index)
+        elif held & d_ids and "discriminator" in out:
+            out["discriminator"].setdefault("fit", index)

@@ -1,6 +1,7 @@
 """A GAN's picture on the mark sheet: a grid of the samples the clean sandbox generated (judged
 on the host, grader/trusted_gan.py) and the two losses per training step, as the program's
-process recorded them (grader/probe/keras_batches.py).
+process recorded them (grader/probe/keras_batches.py); for a GAN trained by fit() through a
+train_step of its own, its losses per epoch (the fit's history).
 
 Drawn with `matplotlib.figure.Figure` on the Agg canvas (never pyplot), like the training curve.
 """
@@ -25,10 +26,25 @@ def losses(trace: dict[str, Any], role: str) -> list[float]:
     rec = ((trace.get("post_run") or {}).get("gan") or {})
     if role == "stacked" and rec.get("framework") == "torch":  # no stacked model: the generator's own optimizer
         role = "generator"
-    model = (rec.get(role) or {}).get("model")
-    fits = [f for f in trace.get("fits") or [] if model is not None and f.get("model") == model]
+    found, all_fits = rec.get(role) or {}, trace.get("fits") or []
+    model, index = found.get("model"), found.get("fit")
+    if isinstance(index, int) and 0 <= index < len(all_fits):  # the role's own optimizer's record (PyTorch)
+        fits = [all_fits[index]]
+    else:
+        fits = [f for f in all_fits if model is not None and f.get("model") == model]
     values = (fits[-1].get("step_loss") or []) if fits else []
     return [float(v) for v in values if isinstance(v, (int, float))]
+
+
+def epoch_losses(trace: dict[str, Any]) -> dict[str, list[float]]:
+    """A train_step GAN's losses per epoch, by the names its train_step gave them (its wrapper's
+    fit history); empty for any other GAN."""
+    wrapper = (((trace.get("post_run") or {}).get("gan") or {}).get("wrapper") or {})
+    fits = [f for f in trace.get("fits") or [] if wrapper and f.get("model") == wrapper.get("model")
+            and f.get("loop") is None]
+    history = (fits[-1].get("history") or {}) if fits else {}
+    return {str(k): [float(x) for x in v if isinstance(x, (int, float))] for k, v in history.items()
+            if isinstance(v, list) and any(isinstance(x, (int, float)) for x in v)}
 
 
 def gan_figure_png(result: GradeResult) -> bytes | None:
@@ -54,9 +70,14 @@ def gan_figure_png(result: GradeResult) -> bytes | None:
         values = losses(trace, role)
         if values:
             ax.plot(range(1, len(values) + 1), values, label=label, linewidth=0.8)
-    ax.set_xlabel("training step")
+    unit = "step"
+    if not ax.lines:  # a train_step GAN: its fit's history, per epoch
+        for name, values in epoch_losses(trace).items():
+            ax.plot(range(1, len(values) + 1), values, label=name, linewidth=0.8, marker="o", markersize=2)
+        unit = "epoch"
+    ax.set_xlabel(f"training {unit}")
     ax.set_ylabel("loss")
-    ax.set_title("Losses per step (recorded in the program's process)", fontsize=9)
+    ax.set_title(f"Losses per {unit} (recorded in the program's process)", fontsize=9)
     if ax.lines:
         ax.legend(fontsize=8)
     fig.tight_layout()
