@@ -20,6 +20,7 @@ from grader.cli_similarity import similarity as similarity_cmd
 from grader.console import err, out
 from grader.course import RubricError, load_rubrics
 from grader.data import default_cache_dir
+from grader.semester import assessment_label
 from grader.models import GradeResult, Status
 from grader.pipeline import grade, to_json
 from grader.reports import write_sheet
@@ -72,9 +73,9 @@ def _assessment(rubrics, name: str) -> str:
 MARK = {True: "[green]✓[/green]", False: "[red]✗[/red]"}
 
 
-def _print_result(result: GradeResult, sheet: Path) -> None:
+def _print_result(result: GradeResult, sheet: Path, label: str) -> None:
     status_colour = "green" if result.status == Status.ok else "red"
-    out.print(f"\n[bold]Program {result.program}[/bold]: {result.title}  "
+    out.print(f"\n[bold]{label}[/bold]: {result.title}  "
               f"[{status_colour}]{result.status.value}[/{status_colour}]"
               + (f" — {result.status_message}" if result.status_message else ""))
     if result.quick_limits:
@@ -126,15 +127,16 @@ def check(
     except (SubmissionError, RubricError) as e:
         _fail(str(e))
     cache_dir = cache or default_cache_dir()
+    label = assessment_label("record", job.program, rubrics.course)  # "Program 3", "Activity 3"
     if not as_json:
-        err.print(f"Grading {path} as program {job.program} ({'full run' if full else 'quick preview'})…")
+        err.print(f"Grading {path} as {label.lower()} ({'full run' if full else 'quick preview'})…")
     artifacts = report_dir / ".artifacts"
     result = grade(job, rubrics, make_runner(sandbox), cache_dir, artifacts)
     sheet = write_sheet(result, report_dir, artifacts_dir=artifacts if artifacts.is_dir() else None)
     if as_json:
         sys.stdout.write(to_json(result) + "\n")
     else:
-        _print_result(result, sheet)
+        _print_result(result, sheet, label)
 
 
 class RichProgress(batch_mod.Progress):
