@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from grader.clean.loaders import first_input_shape
 from grader.clean.training import exported_and_fresh
 
 
@@ -36,9 +37,7 @@ def torch_samples(folder: Path, request: dict[str, Any]) -> np.ndarray:
     import torch
 
     program = torch.export.load(str(folder / "model.pt2"))
-    first = program.graph_signature.user_inputs[0]
-    node = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name == first)
-    latent = int(node.meta["val"].shape[1])
+    latent = int(first_input_shape(program)[1])
     spec = request["gan"]
     noise = np.random.default_rng(int(spec["seed"])).normal(size=(int(spec["n"]), latent)).astype("float32")
     module = program.module()

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from grader.clean.loaders import keras_model, keras_module, torch_pt2
+
 EPS = 1e-7
 
 
@@ -44,15 +46,10 @@ def cross_entropy(p: np.ndarray, y: np.ndarray) -> float:
 def exported_and_fresh(folder: Path, request: dict[str, Any]) -> tuple[Any, Any]:
     """The exported Keras model (model.json, model.weights.h5) and the same architecture as Keras
     initialises it (seeded: the same fresh copy on every run)."""
-    if request.get("flavour") == "legacy":
-        import tf_keras as keras
-    else:
-        import keras
-    architecture = (folder / "model.json").read_text()
-    model = keras.models.model_from_json(architecture)
-    model.load_weights(str(folder / "model.weights.h5"))
+    keras = keras_module(request)
+    model = keras_model(folder, request)
     keras.utils.set_random_seed(0)
-    return model, keras.models.model_from_json(architecture)
+    return model, keras.models.model_from_json((folder / "model.json").read_text())
 
 
 def losses(folder: Path, request: dict[str, Any]) -> np.ndarray:
@@ -101,8 +98,6 @@ def encode_layers(layers: list[dict[str, Any]]) -> np.ndarray:
 def torch_losses(folder: Path, out_dir: Path) -> np.ndarray:
     """[exported, uniform guess] losses of a torch.export program on fit.npz; writes layers.npy."""
     import torch
-
-    from grader.clean.__main__ import torch_pt2
 
     program = torch.export.load(str(folder / "model.pt2"))
     np.save(out_dir / "layers.npy", encode_layers(graph_layers(program)), allow_pickle=False)
