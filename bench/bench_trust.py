@@ -1,10 +1,15 @@
 """The cost of the trusted re-measurement (grader/trusted.py): for each program's reference
 solution in quick mode, the student's job in the local sandbox alone ("plain"), and the job
-with the clean sandbox started ahead of it (its framework warm-up runs beside the job) followed
-by the second step (host checks, the clean sandbox loading the exported model and predicting
-on the served and the unseen images, the host scoring them). Median of --repeat runs,
-interleaved; the overhead is (job with warm-up + second step) / plain job - 1. Writes
-bench/results/trust.json.
+followed by the second step (host checks, a clean sandbox loading the exported model and
+predicting on the served and the unseen images, the host scoring them), in two settings:
+
+* first job: a fresh runner, as `grader check` runs one job: the clean sandbox server starts
+  beside the job (its framework import overlaps the student's run) and ends after it;
+* batch job: a runner that has graded a job before, as in `grader batch`: its servers have
+  imported the frameworks already, and the host holds its copies of the evaluation data.
+
+Median of --repeat runs, interleaved; the overhead is (job + second step) / plain job - 1.
+Writes bench/results/trust.json.
 
 Targets (issue "marks a student's code cannot forge"): at most 15% more wall time per job and
 no more than 3 s.
@@ -78,6 +83,9 @@ def one(program: int, work: Path, rubrics, runner: LocalRunner, cases: dict[int,
                              "probe_after_program_s": probe_s}
 
 
+SETTINGS = ("first_job", "batch_job")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
@@ -87,37 +95,48 @@ def main() -> None:
     args = ap.parse_args()
     cases = {int(c.split("=", 1)[0]): Path(c.split("=", 1)[1]).resolve() for c in args.case}
     programs = [int(p) for p in args.programs.split(",") if p] if not cases else sorted(cases)
-    rubrics, runner = load_rubrics(), LocalRunner()
+    rubrics, batch_runner = load_rubrics(), LocalRunner()
     plains: dict[int, list[float]] = {p: [] for p in programs}
-    jobs: dict[int, list[float]] = {p: [] for p in programs}
-    seconds: dict[int, list[float]] = {p: [] for p in programs}
+    jobs = {(s, p): [] for s in SETTINGS for p in programs}
+    seconds = {(s, p): [] for s in SETTINGS for p in programs}
     last: dict[int, dict] = {}
     load = []
     with tempfile.TemporaryDirectory(prefix="grader-bench-trust-") as tmp:
+        for program in programs:  # the batch runner grades each program once before it is timed
+            one(program, Path(tmp), rubrics, batch_runner, cases)
         for _ in range(args.repeat):
             for program in programs:  # interleaved, so a slow spell of the machine hits all
                 load.append(os.getloadavg()[0])
                 plains[program].append(plain(program, Path(tmp), rubrics, cases))
-                job_s, second_s, last[program] = one(program, Path(tmp), rubrics, runner, cases)
-                jobs[program].append(job_s)
-                seconds[program].append(second_s)
+                for setting in SETTINGS:
+                    runner = batch_runner if setting == "batch_job" else LocalRunner()
+                    job_s, second_s, last[program] = one(program, Path(tmp), rubrics, runner, cases)
+                    if setting == "first_job":
+                        runner.close()
+                    jobs[setting, program].append(job_s)
+                    seconds[setting, program].append(second_s)
+        batch_runner.close()
     rows = {}
     for p in programs:
-        plain_s, job_s, second_s = (statistics.median(v[p]) for v in (plains, jobs, seconds))
-        overhead = (job_s + second_s) / plain_s - 1
+        plain_s = statistics.median(plains[p])
         t = (last[p]["trusted"] or [{}])[0]
-        rows[str(p)] = {"plain_job_s": round(plain_s, 2), "job_with_warm_up_s": round(job_s, 2),
-                        "second_step_s": round(second_s, 2), "overhead": round(overhead, 3),
-                        "added_s": round(job_s + second_s - plain_s, 2),
-                        "runs_plain_job_s": [round(v, 2) for v in plains[p]], "runs_job_s": [round(v, 2) for v in jobs[p]],
-                        "runs_second_step_s": [round(v, 2) for v in seconds[p]], "kind": t.get("kind"),
-                        "accuracy_served": t.get("accuracy_served"), "accuracy_unseen": t.get("accuracy_unseen"),
-                        "error": t.get("error"), "source": str(source(p, cases).relative_to(ROOT))
-                        if source(p, cases).is_relative_to(ROOT) else source(p, cases).name,
-                        "probe_after_program_s": last[p]["probe_after_program_s"]}
-        print(f"program {p}: plain job {plain_s:5.1f} s; with warm-up {job_s:5.1f} s + second step {second_s:4.1f} s "
-              f"= {overhead:+.0%} ({job_s + second_s - plain_s:+.1f} s), {t.get('kind')}, served {t.get('accuracy_served')}, "
-              f"unseen {t.get('accuracy_unseen')}{'  ERROR ' + str(t.get('error')) if t.get('error') else ''}")
+        row = {"plain_job_s": round(plain_s, 2), "runs_plain_job_s": [round(v, 2) for v in plains[p]]}
+        for setting in SETTINGS:
+            job_s, second_s = statistics.median(jobs[setting, p]), statistics.median(seconds[setting, p])
+            overhead = (job_s + second_s) / plain_s - 1
+            row[setting] = {"job_s": round(job_s, 2), "second_step_s": round(second_s, 2), "overhead": round(overhead, 3),
+                            "added_s": round(job_s + second_s - plain_s, 2),
+                            "runs_job_s": [round(v, 2) for v in jobs[setting, p]],
+                            "runs_second_step_s": [round(v, 2) for v in seconds[setting, p]]}
+            print(f"program {p}, {setting.replace('_', ' ')}: plain job {plain_s:5.1f} s; job {job_s:5.1f} s + second "
+                  f"step {second_s:4.1f} s = {overhead:+.0%} ({job_s + second_s - plain_s:+.1f} s)")
+        row.update({"kind": t.get("kind"), "accuracy_served": t.get("accuracy_served"),
+                    "accuracy_unseen": t.get("accuracy_unseen"), "error": t.get("error"),
+                    "source": str(source(p, cases).relative_to(ROOT)) if source(p, cases).is_relative_to(ROOT)
+                    else source(p, cases).name, "probe_after_program_s": last[p]["probe_after_program_s"]})
+        print(f"program {p}: {t.get('kind')}, served {t.get('accuracy_served')}, unseen {t.get('accuracy_unseen')}"
+              f"{'  ERROR ' + str(t.get('error')) if t.get('error') else ''}")
+        rows[str(p)] = row
     out = Path(args.out).resolve()
     out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                            "load_avg_at_each_run": [round(v, 2) for v in load]},

@@ -95,6 +95,7 @@ class PoolEngine:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        getattr(self.runner, "close", lambda: None)()  # its clean sandbox servers
 
 
 def run_batch(jobs: list[Job], rubrics: Rubrics, runner: Runner | None, out: Path, cache_dir: Path,

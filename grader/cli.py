@@ -131,7 +131,11 @@ def check(
     if not as_json:
         err.print(f"Grading {path} as {label.lower()} ({'full run' if full else 'quick preview'})…")
     artifacts = report_dir / ".artifacts"
-    result = grade(job, rubrics, make_runner(sandbox), cache_dir, artifacts)
+    runner = make_runner(sandbox)
+    try:
+        result = grade(job, rubrics, runner, cache_dir, artifacts)
+    finally:
+        getattr(runner, "close", lambda: None)()
     sheet = write_sheet(result, report_dir, artifacts_dir=artifacts if artifacts.is_dir() else None)
     if as_json:
         sys.stdout.write(to_json(result) + "\n")

@@ -98,7 +98,6 @@ def run_and_remeasure(job: Job, plan: RunPlan, runner: Runner, artifacts_to: Pat
         if run.export_dir and hasattr(runner, "remeasure"):
             run.trusted = trusted.remeasure(run, plan, runner)
     finally:
-        getattr(runner, "end_clean", lambda: None)()  # a clean sandbox started ahead that no model came for
         if run.export_dir:
             shutil.rmtree(run.export_dir, ignore_errors=True)
             run.export_dir = None

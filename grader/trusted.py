@@ -43,6 +43,7 @@ import shutil
 import tempfile
 import time
 import zipfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -209,8 +210,7 @@ def evaluation_sets(dataset: str, plan: RunPlan, entry: dict[str, Any], copy: Se
     encode = lambda raw: raw  # noqa: E731  (images go to the clean sandbox as served)
     if dataset in TEXT_DATASETS:
         load_args, padding = checked_text_description(entry)
-        served = provider.load(dataset, cache_dir=plan.cache_dir, quick=quick, quick_train=plan.quick_train,
-                               quick_test=plan.quick_test)
+        served = host_copy(dataset, plan)
         (x_train, _), (x, y) = provider.imdb_load_data(served, **load_args)
         x = layouts.pad(x, padding)
         # load_data without num_words bounds the ids by the largest it served
@@ -219,11 +219,10 @@ def evaluation_sets(dataset: str, plan: RunPlan, entry: dict[str, Any], copy: Se
     elif entry.get("served_rows") is not None:
         x, y = held_out_images(copy, entry["served_rows"], entry.get("fit_rows") or [])
     else:
-        x, y = provider.served_test(dataset, cache_dir=plan.cache_dir, quick=quick, quick_test=plan.quick_test)
+        x, y = served_test(dataset, str(plan.cache_dir), quick, plan.quick_test, data_version(dataset, plan.cache_dir))
     sets = {"served": (x, y.reshape(-1).astype(np.int64))} if len(y) >= MIN_SERVED else {}
-    unseen = provider.unseen_test(dataset, min(plan.quick_test if quick else MAX_UNSEEN, MAX_UNSEEN),
-                                  cache_dir=plan.cache_dir, quick=quick, quick_test=plan.quick_test,
-                                  seed=secrets.randbits(62))
+    unseen = unseen_test(dataset, min(plan.quick_test if quick else MAX_UNSEEN, MAX_UNSEEN), str(plan.cache_dir),
+                         quick, plan.quick_test, data_version(dataset, plan.cache_dir))
     if unseen is None:
         if not sets:
             raise Refused(f"the program was scored on {len(y)} test samples: too few to measure (at least "
@@ -257,10 +256,40 @@ def checked_text_description(entry: dict[str, Any]) -> tuple[dict[str, int | Non
     return load_args, padding
 
 
+# The host's copies of the data, kept per process and data version: a batch renders the stand-ins
+# or reads the staged file once, not once per student. The caller must not write into them.
+UNSEEN_SEED = secrets.randbits(62)  # drawn once per host process: no sandbox sees it, and every
+                                    # student of a batch is scored on the same unseen samples
+
+
+def data_version(dataset: str, cache_dir: Path | str) -> int:
+    """The staged file's modification time (0: the stand-in): staging data mid-batch is seen."""
+    path = Path(cache_dir) / "datasets" / f"{dataset}.npz"
+    return path.stat().st_mtime_ns if path.is_file() else 0
+
+
 def host_copy(dataset: str, plan: RunPlan) -> Served:
     """The served data as the host serves it to this job (training then test images)."""
-    return provider.load(dataset, cache_dir=plan.cache_dir, quick=plan.mode == "quick",
-                         quick_train=plan.quick_train, quick_test=plan.quick_test)
+    return _load(dataset, str(plan.cache_dir), plan.mode == "quick", plan.quick_train, plan.quick_test,
+                 data_version(dataset, plan.cache_dir))
+
+
+@lru_cache(maxsize=4)
+def _load(dataset: str, cache_dir: str, quick: bool, quick_train: int, quick_test: int, version: int) -> Served:
+    return provider.load(dataset, cache_dir=cache_dir, quick=quick, quick_train=quick_train, quick_test=quick_test)
+
+
+@lru_cache(maxsize=4)
+def served_test(dataset: str, cache_dir: str, quick: bool, quick_test: int, version: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    return provider.served_test(dataset, cache_dir=cache_dir, quick=quick, quick_test=quick_test)
+
+
+@lru_cache(maxsize=4)
+def unseen_test(dataset: str, n: int, cache_dir: str, quick: bool, quick_test: int, version: int
+                ) -> tuple[np.ndarray, np.ndarray, str] | None:
+    return provider.unseen_test(dataset, n, cache_dir=cache_dir, quick=quick, quick_test=quick_test,
+                                seed=UNSEEN_SEED)
 
 
 def checked_rows(copy: Served, rows: Any, what: str) -> np.ndarray:

@@ -32,10 +32,19 @@ def rubrics():
     return load_rubrics()
 
 
+@pytest.fixture(scope="session")
+def local_runner():
+    """One local runner for the session, as a batch keeps one: its clean sandbox servers serve
+    every test's re-measurements (each in a fork of its own)."""
+    runner = LocalRunner()
+    yield runner
+    runner.close()
+
+
 @pytest.fixture()
-def runner():
+def runner(local_runner):
     """The sandbox a test's jobs run in: the local one (tests/test_docker_trust.py overrides it)."""
-    return LocalRunner()
+    return local_runner
 
 
 @pytest.fixture()

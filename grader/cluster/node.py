@@ -157,8 +157,12 @@ def grade_task(payload: str, files: bytes) -> tuple[str, bytes]:
         if problem:
             return TaskOutcome(node=node, gpu=gpu, refused=problem).model_dump_json(), b""
         runner = make_runner(task.sandbox, gpu, {NODE_LABEL: node.node_id, BATCH_LABEL: task.batch})
-        result = grade(job, rubrics, runner, Path(task.cache_dir), work / "artifacts", key=task.key,
-                       parallel_jobs=max(1, round((os.cpu_count() or 1) / task.sandbox.cpus)))
+        try:
+            result = grade(job, rubrics, runner, Path(task.cache_dir), work / "artifacts", key=task.key,
+                           parallel_jobs=max(1, round((os.cpu_count() or 1) / task.sandbox.cpus)))
+        finally:
+            if task.sandbox.kind == "local":
+                runner.close()  # its clean sandbox servers (a Docker runner is kept per worker)
         if result.run is not None:
             result.run.node = node.short
             if gpu is not None and task.sandbox.kind == "local":  # the job inherits CUDA_VISIBLE_DEVICES

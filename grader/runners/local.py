@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import resource
 import shutil
 import signal
@@ -17,9 +18,11 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import psutil
 
@@ -106,21 +109,38 @@ class Tree:
 
 
 @dataclass
-class CleanProcess:
-    """A clean sandbox process (grader.clean) and what it leaves behind."""
+class CleanServer:
+    """A clean sandbox server (`python -m grader.clean --serve`): it has imported one framework
+    and forks a child for each request; its replies (the children's exit codes) come on stdout."""
 
     proc: subprocess.Popen
-    framework: str  # what it warmed: keras | torch | none
+    framework: str  # what it imported: keras | torch | sklearn | torchvision | none
     work: Path
     stderr: CappedStream
-    reader: threading.Thread
+    replies: queue.Queue  # "ready" once imported, then one line per request; None when it has ended
+    ready: bool = False
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
 
-def end(clean: CleanProcess | None) -> None:
-    if clean is not None:
-        Tree(clean.proc.pid).kill()
-        clean.proc.wait()
-        shutil.rmtree(clean.work, ignore_errors=True)
+def read_replies(pipe, replies: queue.Queue) -> None:
+    for line in iter(pipe.readline, b""):
+        replies.put(line.decode("ascii", "replace").strip())
+    replies.put(None)
+    pipe.close()
+
+
+def end(server: CleanServer | None) -> None:
+    if server is not None:
+        Tree(server.proc.pid).kill()
+        server.proc.wait()
+        shutil.rmtree(server.work, ignore_errors=True)
+
+
+def end_all(servers: dict[tuple, CleanServer]) -> None:
+    for key in list(servers):
+        end(servers.pop(key, None))
 
 
 def warm_frameworks(plan: RunPlan) -> list[str]:
@@ -144,13 +164,19 @@ class LocalRunner:
 
     def __init__(self) -> None:
         self.stopping = threading.Event()
-        self.warm: dict[tuple[int, str], CleanProcess] = {}  # (thread id, framework) -> started for its job
+        # (thread id, framework, environment) -> its clean sandbox server, kept from job
+        # to job: a batch imports each framework once per worker, not once per student
+        self.servers: dict[tuple, CleanServer] = {}
+        weakref.finalize(self, end_all, self.servers)  # a runner dropped without close()
 
     def stop(self) -> None:
         """Ends every job of this runner now (Ctrl-C on a batch)."""
         self.stopping.set()
-        for key in list(self.warm):
-            end(self.warm.pop(key, None))
+        self.close()
+
+    def close(self) -> None:
+        """Ends this runner's clean sandbox servers (they also end when this process does)."""
+        end_all(self.servers)
 
     def run(self, job: Job, plan: RunPlan, artifacts_to: Path) -> RunRecord:
         self.warm_up(plan)
@@ -230,55 +256,82 @@ class LocalRunner:
         )
 
     def warm_up(self, plan: RunPlan) -> None:
-        """Starts this job's clean sandbox now, so that its framework import overlaps the
-        student's run; it waits for its request (remeasure) and holds no student file."""
-        self.end_clean()
+        """Starts the clean sandbox servers this job will most likely need, if this worker has
+        none yet, so that their framework import overlaps the student's run. They hold no
+        student file: requests come after the job (remeasure)."""
         for framework in warm_frameworks(plan):
-            self.warm[(threading.get_ident(), framework)] = self._start_clean(plan, framework)
+            self._server(plan, framework)
 
     def remeasure(self, request: Path, out: Path, plan: RunPlan) -> tuple[Status, str]:
-        """Runs the clean sandbox (`python -m grader.clean`) on a checked export: a fresh
-        folder without the submission, the job's memory and process limits, no network where
-        the OS allows it. Returns (ok | error | timeout | oom | killed, message)."""
+        """Runs the clean sandbox on a checked export: a fork of a server that has imported the
+        framework and nothing else, in a fresh folder without the submission, under the job's
+        memory and process limits, with no network where the OS allows it. Returns (ok | error |
+        timeout | oom | killed, message). A server that breaks a limit is ended with its child."""
         framework = json.loads((request / "request.json").read_text())["kind"].split("_")[0]
-        clean = self.warm.pop((threading.get_ident(), framework), None)
-        if clean is None or clean.proc.poll() is not None:
-            end(clean)
-            clean = self._start_clean(plan, "none")
+        server = self._server(plan, framework)
+        work = Path(tempfile.mkdtemp(prefix="grader-clean-request-"))
+        limits = plan.model_copy(update={"timeout_s": min(plan.timeout_s, CLEAN_TIMEOUT_S)})
+        started = time.monotonic()
         try:
-            clean.proc.stdin.write(json.dumps([str(request / "request.json"), str(out)]).encode() + b"\n")
-            clean.proc.stdin.close()
-            limits = plan.model_copy(update={"timeout_s": min(plan.timeout_s, CLEAN_TIMEOUT_S)})
-            killed, _ = self._watch(clean.proc, limits, time.monotonic(), self.stopping)
-            clean.reader.join(timeout=10)
-            if killed:
-                return killed
-            if clean.proc.returncode != 0:
-                return Status.error, " / ".join(clean.stderr.text().strip().splitlines()[-2:])[-500:]
+            if not server.ready:  # still importing: that time counts, and all its memory
+                killed, reply = self._await(server, limits, started, 0.0)
+                if killed or reply != "ready":
+                    self._drop(server)
+                    return killed or (Status.error, "the clean sandbox ended early: " + last_lines(server.stderr.text()))
+                server.ready = True
+            tree = Tree(server.proc.pid)
+            baseline = tree.rss_mb(tree.members())  # the idle server's: the child's memory is what counts
+            server.proc.stdin.write(json.dumps([str(request / "request.json"), str(out), str(work)]).encode() + b"\n")
+            server.proc.stdin.flush()
+            killed, reply = self._await(server, limits, started, baseline)
+            if killed or reply is None:
+                self._drop(server)
+                return killed or (Status.error, "the clean sandbox ended early: "
+                                  + last_lines(server.stderr.text() + read_text(work / "stderr.txt")))
+            if reply != "0":
+                return Status.error, last_lines(read_text(work / "stderr.txt")) or f"exit code {reply}"
             return Status.ok, ""
-        except OSError as e:  # the process ended before it read its request
+        except OSError as e:  # the server ended before it read the request
+            self._drop(server)
             return Status.error, f"the clean sandbox ended early ({e})"
         finally:
-            end(clean)
+            shutil.rmtree(work, ignore_errors=True)
 
-    def end_clean(self) -> None:
-        """Ends a clean sandbox started for this thread's job that no model came for."""
-        for key in [k for k in self.warm if k[0] == threading.get_ident()]:
-            end(self.warm.pop(key, None))
+    def _await(self, server: CleanServer, limits: RunPlan, started: float, baseline_mb: float):
+        """The server's next line (None: it ended), watched under the limits: (verdict|None, line)."""
+        reply: list[str | None] = []
+        killed, _ = self._watch(server.proc, limits, started, self.stopping,
+                                done=lambda wait_s: replied(server.replies, reply, wait_s), baseline_mb=baseline_mb)
+        return killed, (reply[0] if reply else None)
 
-    def _start_clean(self, plan: RunPlan, framework: str) -> CleanProcess:
+    def _server(self, plan: RunPlan, framework: str) -> CleanServer:
+        """This worker's live server for the framework and the job's environment (started if none)."""
+        env = self._env(plan, Path("home"), Path("lib"))  # the Keras flavour, its backend, the threads
+        key = (threading.get_ident(), framework, tuple(sorted(env.items())))
+        server = self.servers.get(key)
+        if server is None or not server.alive():
+            end(server)
+            server = self.servers[key] = self._start_clean(plan, framework)
+        return server
+
+    def _drop(self, server: CleanServer) -> None:
+        for key in [k for k, v in self.servers.items() if v is server]:
+            del self.servers[key]
+        end(server)
+
+    def _start_clean(self, plan: RunPlan, framework: str) -> CleanServer:
         work = Path(tempfile.mkdtemp(prefix="grader-clean-"))
         for d in ("lib", "home"):
             (work / d).mkdir()
         (work / "lib" / "grader").symlink_to(PACKAGE_DIR, target_is_directory=True)
-        cmd = (namespaces() or []) + [sys.executable, "-m", "grader.clean", "--warm", framework]
+        cmd = (namespaces() or []) + [sys.executable, "-m", "grader.clean", "--serve", framework]
         proc = subprocess.Popen(cmd, cwd=work, env=self._env(plan, work / "home", work / "lib"),
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 preexec_fn=_limit_child)
-        stderr = CappedStream(8192)
-        reader = threading.Thread(target=pump, args=(proc.stderr, stderr), daemon=True)
-        reader.start()
-        return CleanProcess(proc, framework, work, stderr, reader)
+        stderr, replies = CappedStream(8192), queue.Queue()
+        threading.Thread(target=pump, args=(proc.stderr, stderr), daemon=True).start()
+        threading.Thread(target=read_replies, args=(proc.stdout, replies), daemon=True).start()
+        return CleanServer(proc, framework, work, stderr, replies)
 
     @staticmethod
     def _env(plan: RunPlan, home: Path, lib: Path) -> dict[str, str]:
@@ -287,13 +340,17 @@ class LocalRunner:
         return env
 
     @staticmethod
-    def _watch(proc: subprocess.Popen, plan: RunPlan, started: float, stopping: threading.Event):
-        """Polls the tree until it ends; kills it on a breach. Returns (verdict|None, peak MB)."""
+    def _watch(proc: subprocess.Popen, plan: RunPlan, started: float, stopping: threading.Event,
+               done: Callable[[float], bool] | None = None, baseline_mb: float = 0.0):
+        """Polls the tree until the process ends (or, given `done`, until done(wait_s) says the
+        work is finished); kills the tree on a breach, counting its memory above `baseline_mb`.
+        Returns (verdict|None, peak MB)."""
         tree = Tree(proc.pid)
         peak = 0.0
-        while proc.poll() is None:
+        done = done or (lambda wait_s: ended(proc, wait_s))
+        while not done(0):
             members = tree.members()
-            rss = tree.rss_mb(members)
+            rss = tree.rss_mb(members) - baseline_mb
             peak = max(peak, rss)
             breach = None
             if stopping.is_set():
@@ -311,6 +368,36 @@ class LocalRunner:
                 tree.kill()
                 proc.wait()
                 return breach, peak
-            time.sleep(POLL_S)
-        tree.kill()  # anything the program left running in the background
+            done(POLL_S)  # returns as soon as the work ends
+        if proc.poll() is not None:
+            tree.kill()  # anything the program left running in the background
         return None, peak
+
+
+def ended(proc: subprocess.Popen, wait_s: float) -> bool:
+    try:
+        proc.wait(timeout=wait_s) if wait_s else None
+    except subprocess.TimeoutExpired:
+        return False
+    return proc.poll() is not None
+
+
+def replied(replies: queue.Queue, reply: list, wait_s: float) -> bool:
+    """Whether the server has answered (the answer goes into `reply`), waiting up to wait_s."""
+    if not reply:
+        try:
+            reply.append(replies.get(timeout=wait_s) if wait_s else replies.get_nowait())
+        except queue.Empty:
+            return False
+    return True
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")[-4000:]
+    except OSError:
+        return ""
+
+
+def last_lines(text: str, n: int = 2) -> str:
+    return " / ".join(text.strip().splitlines()[-n:])[-500:]
