@@ -398,3 +398,31 @@ def test_manual_program1_as_a_notebook(grade_file):
     parts = {m["part"]: m for m in r.run.trace["measurements"]}
     assert set(parts) == {"knn", "net"} and parts["net"]["trained"]
     assert check(r, "net.trained").passed and check(r, "knn.fitted").passed
+
+
+@pytest.mark.parametrize("first, second, expected", [
+    ("nn.Linear(8, 4)", "nn.Linear(8, 5)", 45),  # as many tensors: the one with more elements
+    ("nn.Linear(8, 4)", "nn.Linear(8, 4)", 36),  # as many elements too: the one made first
+    ("nn.Linear(8, 5)", "nn.Linear(8, 4)", 45),
+])
+def test_one_optimizer_over_two_networks_is_filed_under_the_same_one_every_run(tmp_path, cache_dir, first, second,
+                                                                                 expected):
+    """An optimizer holding two sibling networks of as many tensors is filed under one of them
+    by their sizes and the order they were made, not by the order of a set: the same program
+    gets the same record every run."""
+    source = f"""
+import torch
+from torch import nn
+a, b = {first}, {second}
+a.tag, b.tag = "first", "second"
+opt = torch.optim.SGD(list(b.parameters()) + list(a.parameters()), lr=0.1)
+for _ in range(3):
+    opt.zero_grad()
+    (a(torch.randn(16, 8)).sum() + b(torch.randn(16, 8)).sum()).backward()
+    opt.step()
+"""
+    for run in range(3):
+        (tmp_path / f"run{run}").mkdir()
+        trace, _ = run_probe(tmp_path / f"run{run}", cache_dir, source, frameworks=("torch",))
+        model = trace["models"][trace["fits"][0]["model"]]
+        assert model["params"] == expected, model

@@ -156,10 +156,13 @@ def check(check_id: str, title: str) -> Callable[[CheckFn], CheckFn]:
 def harness_version() -> str:
     """Changes whenever the code that runs, observes or judges a submission changes."""
     h = hashlib.sha256()
-    for folder in ("harness", "probe", "runners"):
+    for folder in ("harness", "probe", "runners", "clean"):
         for path in sorted((PACKAGE_DIR / folder).glob("*.py")):
             h.update(path.read_bytes())
-    h.update((PACKAGE_DIR / "static.py").read_bytes())
+    # the static analysis, the trusted re-measurement and its judges, and the marks
+    for path in sorted([*PACKAGE_DIR.glob("trusted*.py"), PACKAGE_DIR / "static.py", PACKAGE_DIR / "gan_judge.py",
+                        PACKAGE_DIR / "scoring.py"]):
+        h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
