@@ -104,11 +104,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="grader-bench-trust-") as tmp:
         for program in programs:  # the batch runner grades each program once before it is timed
             one(program, Path(tmp), rubrics, batch_runner, cases)
-        for _ in range(args.repeat):
+        for repeat in range(args.repeat):
             for program in programs:  # interleaved, so a slow spell of the machine hits all
                 load.append(os.getloadavg()[0])
-                plains[program].append(plain(program, Path(tmp), rubrics, cases))
-                for setting in SETTINGS:
+                order = ["plain", *SETTINGS]
+                order = order[repeat % 3:] + order[:repeat % 3]  # rotated: no setting always runs first
+                for setting in order:
+                    if setting == "plain":
+                        plains[program].append(plain(program, Path(tmp), rubrics, cases))
+                        continue
                     runner = batch_runner if setting == "batch_job" else LocalRunner()
                     job_s, second_s, last[program] = one(program, Path(tmp), rubrics, runner, cases)
                     if setting == "first_job":

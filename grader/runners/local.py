@@ -66,6 +66,14 @@ def _limit_child() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
 
 
+CLEAN_NICE = 10  # the server imports beside a student's job: it takes the cores the job leaves idle
+
+
+def _limit_clean() -> None:
+    _limit_child()
+    os.nice(CLEAN_NICE)
+
+
 class Tree:
     """The job's process tree as psutil sees it, for the watchdog."""
 
@@ -327,7 +335,7 @@ class LocalRunner:
         cmd = (namespaces() or []) + [sys.executable, "-m", "grader.clean", "--serve", framework]
         proc = subprocess.Popen(cmd, cwd=work, env=self._env(plan, work / "home", work / "lib"),
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                preexec_fn=_limit_child)
+                                preexec_fn=_limit_clean)
         stderr, replies = CappedStream(8192), queue.Queue()
         threading.Thread(target=pump, args=(proc.stderr, stderr), daemon=True).start()
         threading.Thread(target=read_replies, args=(proc.stdout, replies), daemon=True).start()
