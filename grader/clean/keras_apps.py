@@ -99,7 +99,14 @@ def remeasure(folder: Path, request: dict[str, Any], out_dir: Path) -> int:
     for name in request["inputs"]:
         image = Image.fromarray(np.load(folder / f"{name}.npy", allow_pickle=False), "RGB")
         batch = np.asarray(image.resize(size), dtype="float32")[None]
-        output = model.predict(preprocess(batch) if preprocess else batch, verbose=0)
-        output = output[0] if isinstance(output, (list, tuple)) else output
-        np.save(out_dir / f"{name}.npy", np.asarray(output, dtype=np.float32), allow_pickle=False)
+        output = forward(model, preprocess(batch) if preprocess else batch)
+        np.save(out_dir / f"{name}.npy", output.astype(np.float32), allow_pickle=False)
     return 0
+
+
+def forward(model: Any, batch: np.ndarray) -> np.ndarray:
+    """The model's (first) output on one batch, called eagerly in inference mode: `predict`
+    would trace the whole graph first, seconds for a ResNet, to serve a handful of images."""
+    output = model(batch, training=False)
+    output = output[0] if isinstance(output, (list, tuple)) else output
+    return np.asarray(output.detach().cpu() if hasattr(output, "detach") else output)  # a torch backend's tensor
