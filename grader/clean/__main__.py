@@ -70,11 +70,12 @@ def main(argv: list[str]) -> int:
 
 
 def serve(framework: str) -> int:
-    """Imports the framework and says "ready" on stdout, then for each line ["REQUEST.json", "OUT_DIR", "WORK_DIR"] on
-    stdin forks a child that serves it in WORK_DIR (its stdout and stderr go to
-    WORK_DIR/stderr.txt) and writes the child's exit code (negative: the signal that ended it)
-    as one line on stdout. Each child starts from the same state: a process that has imported
-    the framework and has never held a model, so no request sees another's. Ends at end of input."""
+    """Imports the framework and says "ready" on stdout; then, for each line
+    ["REQUEST.json", "OUT_DIR", "WORK_DIR"] on stdin, forks a child that serves it in WORK_DIR
+    (its stdout and stderr go to WORK_DIR/stderr.txt) and writes the child's exit code
+    (negative: the signal that ended it) as one line on stdout. Each child starts from the same
+    state, a process that has imported the framework and never held a model, so no request
+    sees another's. Ends at end of input."""
     try:
         READY.get(framework, lambda: None)()
     except Exception:  # only time is lost: each request is served the same way
