@@ -108,7 +108,8 @@ def main() -> None:
             for program in programs:  # interleaved, so a slow spell of the machine hits all
                 load.append(os.getloadavg()[0])
                 order = ["plain", *SETTINGS]
-                order = order[repeat % 3:] + order[:repeat % 3]  # rotated: no setting always runs first
+                turn = repeat % len(order)
+                order = order[turn:] + order[:turn]  # rotated: no setting always runs first
                 for setting in order:
                     if setting == "plain":
                         plains[program].append(plain(program, Path(tmp), rubrics, cases))

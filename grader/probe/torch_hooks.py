@@ -106,8 +106,8 @@ class TorchProbe:
         self.load_served = served_loader
         self.epochs_cap = epochs_cap
         self.phase = IDLE
-        self.modules: weakref.WeakSet = weakref.WeakSet()
-        self.created: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # module -> creation order
+        # every module made, in the order it was made (a dict keeps it; a collected one drops out)
+        self.modules: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.models: dict[int, Any] = {}  # strong refs by model id (index in trace["models"])
         self.trainings: dict[int, Training] = {}  # id(optimizer) -> its training
         self.optimizers: list[Any] = []  # strong refs: ids stay unique
@@ -147,8 +147,7 @@ class TorchProbe:
         @functools.wraps(module_init)
         def init(module, *args, **kwargs):
             module_init(module, *args, **kwargs)
-            probe.modules.add(module)
-            probe.created.setdefault(module, len(probe.created))
+            probe.modules[module] = None
 
         torch.nn.Module.__init__ = init
         self._wrap(torch.optim.Optimizer, "__init__", self._optimizer_init)
@@ -282,16 +281,16 @@ class TorchProbe:
     def model_of(self, params: set[int]) -> Any:
         """The outermost module whose parameters are all among params, covering most of them.
         Between two modules apart with as many tensors (one optimizer over two networks), the
-        one with more elements, then the one made first: never the order of a WeakSet."""
+        one with more elements, then the one made first: never the order of a set."""
         candidates = []
         for m in list(self.modules):
             tensors = {id(p): p for p in m.parameters()}
             if tensors and set(tensors) <= params:
                 candidates.append((m, tensors))
         inside = {id(c) for m, _ in candidates for c in m.modules() if c is not m}  # a container covers as much
-        ranked = [(len(t), sum(p.numel() for p in t.values() if not is_lazy(p)), -self.created.get(m, len(self.created)), i)
+        ranked = [((len(t), sum(p.numel() for p in t.values() if not is_lazy(p)), -i), m)  # i: the order made
                   for i, (m, t) in enumerate(candidates) if id(m) not in inside]
-        return candidates[max(ranked)[-1]][0] if ranked else None
+        return max(ranked, key=lambda r: r[0])[1] if ranked else None
 
     def model_id(self, model: Any) -> int:
         """The model's index in trace["models"], which every framework's probe shares."""

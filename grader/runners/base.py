@@ -167,6 +167,11 @@ class CappedStream:
         return self.total > len(self.head) + len(self.tail)
 
 
+def last_lines(text: str, n: int = 2) -> str:
+    """The last n lines of a process's output, joined, for a one-line message (500 chars at most)."""
+    return " / ".join(text.strip().splitlines()[-n:])[-500:]
+
+
 def pump(pipe, sink: CappedStream) -> None:
     for chunk in iter(lambda: pipe.read(65536), b""):
         sink.feed(chunk)

@@ -35,7 +35,7 @@ from grader.models import Job, RunRecord, Status
 from grader.paths import PACKAGE_DIR
 from grader.probe.layouts import IMAGE_DATASETS, TEXT_DATASETS
 from grader.runners.base import (CLEAN_TIMEOUT_S, CappedStream, RunPlan, copy_submission, job_env, keep_artifacts, keep_export,
-                                 probe_config, read_trace, verdict)
+                                 last_lines, probe_config, read_trace, verdict)
 from grader.sandbox_image import HASH_LABEL, IMAGES, SANDBOX_UID, SandboxError, definition_hash, engine
 
 JOB_LABEL = "org.grader.job"  # every job container carries it; the value names its owner
@@ -492,7 +492,7 @@ class DockerRunner:
             if state.get("OOMKilled"):
                 return Status.oom, f"the model needed more than {limits.memory_mb} MB of memory"
             if state.get("ExitCode") != 0:
-                return Status.error, " / ".join(stderr["stderr"].text().strip().splitlines()[-2:])[-500:]
+                return Status.error, last_lines(stderr["stderr"].text())
             return Status.ok, ""
         finally:
             self._remove(container.id)

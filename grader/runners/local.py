@@ -30,7 +30,7 @@ from grader.models import Job, RunRecord, Status
 from grader.paths import PACKAGE_DIR
 from grader.probe.layouts import IMAGE_DATASETS, TEXT_DATASETS
 from grader.runners.base import (CLEAN_TIMEOUT_S, CappedStream, RunPlan, copy_submission, job_env, keep_artifacts, keep_export,
-                                 probe_config, pump, read_trace, verdict)
+                                 last_lines, probe_config, pump, read_trace, verdict)
 
 POLL_S = 0.1
 FILE_SIZE_LIMIT = 1 << 30  # no single file written by the job may exceed 1 GiB
@@ -122,7 +122,7 @@ class CleanServer:
     and forks a child for each request; its replies (the children's exit codes) come on stdout."""
 
     proc: subprocess.Popen
-    framework: str  # what it imported: keras | torch | sklearn | torchvision | none
+    key: tuple  # (thread id, framework, environment): where the runner keeps it
     work: Path
     stderr: CappedStream
     replies: queue.Queue  # "ready" once imported, then one line per request; None when it has ended
@@ -319,15 +319,15 @@ class LocalRunner:
         server = self.servers.get(key)
         if server is None or not server.alive():
             end(server)
-            server = self.servers[key] = self._start_clean(plan, framework)
+            server = self.servers[key] = self._start_clean(plan, framework, key)
         return server
 
     def _drop(self, server: CleanServer) -> None:
-        for key in [k for k, v in self.servers.items() if v is server]:
-            del self.servers[key]
+        if self.servers.get(server.key) is server:
+            del self.servers[server.key]
         end(server)
 
-    def _start_clean(self, plan: RunPlan, framework: str) -> CleanServer:
+    def _start_clean(self, plan: RunPlan, framework: str, key: tuple) -> CleanServer:
         work = Path(tempfile.mkdtemp(prefix="grader-clean-"))
         for d in ("lib", "home"):
             (work / d).mkdir()
@@ -339,7 +339,7 @@ class LocalRunner:
         stderr, replies = CappedStream(8192), queue.Queue()
         threading.Thread(target=pump, args=(proc.stderr, stderr), daemon=True).start()
         threading.Thread(target=read_replies, args=(proc.stdout, replies), daemon=True).start()
-        return CleanServer(proc, framework, work, stderr, replies)
+        return CleanServer(proc, key, work, stderr, replies)
 
     @staticmethod
     def _env(plan: RunPlan, home: Path, lib: Path) -> dict[str, str]:
@@ -405,7 +405,3 @@ def read_text(path: Path) -> str:
         return path.read_text(errors="replace")[-4000:]
     except OSError:
         return ""
-
-
-def last_lines(text: str, n: int = 2) -> str:
-    return " / ".join(text.strip().splitlines()[-n:])[-500:]
