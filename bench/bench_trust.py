@@ -1,6 +1,7 @@
 """The cost of the trusted re-measurement (grader/trusted.py): for each program's reference
-solution in quick mode, the student's job in the local sandbox alone ("plain"), and the job
-followed by the second step (host checks, a clean sandbox loading the exported model and
+solution in quick mode, the student's job in the local sandbox alone ("plain": as it ran
+before the second step existed, so a rubric's reference images run in the program's process,
+cross_check on), and the job followed by the second step (host checks, a clean sandbox loading the exported model and
 predicting on the served and the unseen images, the host scoring them), in two settings:
 
 * first job: a fresh runner, as `grader check` runs one job: the clean sandbox server starts
@@ -59,8 +60,11 @@ def source(program: int, cases: dict[int, Path]) -> Path:
 
 def plain(program: int, work: Path, rubrics, cases: dict[int, Path]) -> float:
     job = single_job(source(program, cases), program, "20CSEL76", "quick")
+    plan = plan_for(job, rubrics, work / "cache")
+    if "vision" in plan.probe:  # the program's process runs the reference images, as it did alone
+        plan.probe = {**plan.probe, "vision": {**plan.probe["vision"], "cross_check": True}}
     start = time.perf_counter()
-    run = PlainRunner().run(job, plan_for(job, rubrics, work / "cache"), work / f"plain{program}")
+    run = PlainRunner().run(job, plan, work / f"plain{program}")
     wall = time.perf_counter() - start
     if run.export_dir:
         shutil.rmtree(run.export_dir, ignore_errors=True)

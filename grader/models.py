@@ -84,6 +84,8 @@ class ReferenceOutput(BaseModel):
     finite: bool | None = None
     argmax: list[int] | None = None
     detections: dict[str, Any] | None = None  # as grader.probe.torchvision_hooks.describe_detections
+    origin: str = ""  # "drawn" by the host, or a "photo" faculty staged
+    objects: list[dict[str, Any]] = Field(default_factory=list)  # the image's known objects: {box, label}
 
 
 class WeightsMatch(BaseModel):

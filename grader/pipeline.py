@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from grader import data as datasets
-from grader import trusted
+from grader import trusted, trusted_vision
 from grader.course import Rubrics
 from grader.harness.judge import judge
 from grader.harness.registry import harness_version
@@ -97,6 +97,7 @@ def run_and_remeasure(job: Job, plan: RunPlan, runner: Runner, artifacts_to: Pat
     try:
         if run.export_dir and hasattr(runner, "remeasure"):
             run.trusted = trusted.remeasure(run, plan, runner)
+            trusted_vision.draw_detections(run, plan, artifacts_to)
     finally:
         if run.export_dir:
             shutil.rmtree(run.export_dir, ignore_errors=True)

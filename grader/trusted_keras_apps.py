@@ -92,5 +92,4 @@ def measure(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner: Any
         counts = array(out / "weights.npy", np.float64)
         result.weights = WeightsMatch(file=spec["weights_file"], parameters=int(counts[0]),
                                       from_file=int(counts[1]), near_file=int(counts[2]))
-        result.reference = [read_output(out, name, shown, image, "classification")
-                            for name, (shown, image, _, _) in zip(names, images)]
+        result.reference = [read_output(out, name, reference, "classification") for name, reference in zip(names, images)]

@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from grader.models import ReferenceOutput, TrustedMeasurement, WeightsMatch
+from grader.models import ReferenceOutput, RunRecord, TrustedMeasurement, WeightsMatch
 from grader.probe import weights
-from grader.probe.vision import load_reference
+from grader.probe.vision import boxes_drawn, load_reference
 from grader.runners.base import RunPlan
 from grader.trusted import Refused, check_pt2, checked_request, run_clean
 
@@ -106,8 +106,7 @@ def measure(entry: dict[str, Any], export_root: Path, plan: RunPlan, runner: Any
         counts = array(out / "weights.npy", np.float64)
         result.weights = WeightsMatch(file=spec["weights_file"], parameters=int(counts[0]),
                                       from_file=int(counts[1]), near_file=int(counts[2]))
-        result.reference = [read_output(out, name, shown, image, spec["task"])
-                            for name, (shown, image, _, _) in zip(names, images)]
+        result.reference = [read_output(out, name, reference, spec["task"]) for name, reference in zip(names, images)]
 
 
 def place(source: Path, target: Path) -> None:
@@ -128,10 +127,13 @@ def array(path: Path, dtype: Any) -> np.ndarray:
     return value
 
 
-def read_output(out: Path, name: str, shown: str, image: np.ndarray, task: str) -> ReferenceOutput:
-    """One reference image's outputs, in the words of the in-process record."""
+def read_output(out: Path, name: str, reference: tuple[str, np.ndarray, list[dict[str, Any]], str],
+                task: str) -> ReferenceOutput:
+    """One reference image's outputs (reference: as reference_images gives it), in the words of
+    the in-process record."""
+    shown, image, objects, origin = reference
     height, width = image.shape[:2]
-    result = ReferenceOutput(image=shown, size=[width, height])
+    result = ReferenceOutput(image=shown, size=[width, height], origin=origin, objects=objects)
     if task == "detection":
         boxes = array(out / f"{name}.boxes.npy", np.float32).reshape(-1, 4)
         labels, scores = array(out / f"{name}.labels.npy", np.int64), array(out / f"{name}.scores.npy", np.float32)
@@ -145,3 +147,23 @@ def read_output(out: Path, name: str, shown: str, image: np.ndarray, task: str) 
     if scores.ndim == 2:
         result.argmax = scores.argmax(axis=1).tolist()
     return result
+
+
+def draw_detections(run: RunRecord, plan: RunPlan, artifacts_to: Path) -> None:
+    """Where the program did not run the reference images itself (the rubric's cross_check is
+    off), the detector's re-measured boxes drawn on them by the host, kept as the job's
+    reference_detections<i>.png pictures (as grader.probe.vision draws them in the process)."""
+    found = next((t for t in run.trusted if t.framework == "torchvision" and not t.error and t.reference), None)
+    if (plan.probe.get("vision") or {}).get("cross_check", True) is not False or found is None:
+        return
+    from PIL import Image
+
+    images = reference_images(plan)
+    for i, (output, (_, image, _, _)) in enumerate(zip(found.reference, images), 1):
+        if output.detections is None:
+            continue
+        name = f"reference_detections{i}.png"
+        artifacts_to.mkdir(parents=True, exist_ok=True)
+        boxes_drawn(Image.fromarray(image, "RGB"), output.detections).save(artifacts_to / name)
+        if name not in run.artifacts:
+            run.artifacts.append(name)

@@ -68,8 +68,13 @@ def test_reference_solution_scores_full_marks(grade_with_image):
     assert r.marks == {"writeup": 5, "execution": 20, "viva": None}
     valid = check(r, "vision.detections_valid")
     assert valid.evidence["image"] == [3, 240, 320] and valid.evidence["count"] > 0
+    # the reference image ran once, outside the program (the rubric's cross_check is off);
+    # the host drew the boxes that counted
     post = r.run.trace["post_run"]["vision"]
-    assert post["task"] == "detection" and post["results"][0]["picture"] == "reference_detections1.png"
+    assert post["task"] == "detection" and post["results"] == [] and post["cross_check"] is False
+    assert r.run.trace["after_program_s"]["vision"] < 1.0
+    assert "reference_detections1.png" in r.run.artifacts
+    assert check(r, "vision.reference").evidence["in_process"].startswith("not run in the program's process")
 
 
 def test_detector_left_in_training_mode(grade_with_image):

@@ -64,7 +64,7 @@ def grade_with_image(tmp_path, cache_dir, rubrics):
     """grade_with_image(source, image): Program 2 graded for real in the local sandbox, a drawn
     image beside it under the name it opens."""
 
-    def run(source: str, image: str = "cat.jpg"):
+    def run(source: str, image: str = "cat.jpg", rubrics=rubrics):
         folder = tmp_path / f"sub{len(list(tmp_path.iterdir()))}"
         folder.mkdir()
         (folder / "program2.py").write_text(source)
@@ -119,6 +119,21 @@ def test_reference_keras_solution_scores_full_marks(grade_with_image):
     assert r.run.trace["exports"][0]["files"]["own.npz"]["bytes"] < 20_000
     assert t.reference[0].argmax == r.run.trace["post_run"]["vision"]["results"][0]["output"]["argmax"]
     assert not r.flags
+
+
+def test_without_the_cross_check_the_reference_image_runs_only_outside(grade_with_image, rubrics):
+    """A rubric that turns the cross-check off: the program's process does not run the reference
+    image (an exported model), and the re-measured outputs are judged without a comparison."""
+    outside_only = rubrics.model_copy(deep=True)
+    outside_only.programs[2].probe["vision"]["cross_check"] = False
+    r = grade_with_image(SOLUTION, rubrics=outside_only)
+    assert r.marks == {"writeup": 5, "execution": 20, "viva": None}, failed(r)
+    post = r.run.trace["post_run"]["vision"]
+    assert post["results"] == [] and post["cross_check"] is False and post["model"] == 0
+    assert post["framework"] == "keras"
+    ref = check(r, "vision.reference")
+    assert ref.passed and "clean sandbox" in ref.evidence["source"] and "in_process" in ref.evidence
+    assert [o.shape for o in trusted(r).reference] == [[1, 2]]
 
 
 def test_reference_keras_solution_under_tf_keras(grade_with_image, rubrics):

@@ -11,6 +11,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import PROJECT, check
 from grader.models import Status
@@ -33,7 +34,7 @@ def grade_with_image(tmp_path, cache_dir, rubrics):
     """grade_with_image(source, program, image): graded for real in the local sandbox, a drawn
     image beside the program under the name it opens."""
 
-    def run(source: str, program: int, image: str):
+    def run(source: str, program: int, image: str, rubrics=rubrics):
         folder = tmp_path / f"sub{len(list(tmp_path.iterdir()))}"
         folder.mkdir()
         (folder / f"program{program}.py").write_text(source)
@@ -72,13 +73,44 @@ def test_reference_program2_is_re_measured_with_full_marks(grade_with_image):
     assert "clean sandbox" in check(r, "vision.reference").evidence["source"]
 
 
-def test_reference_program5_is_re_measured_with_full_marks(grade_with_image):
-    r = grade_with_image(PROGRAM5, 5, "street.jpg")
+def test_reference_program5_is_re_measured_with_full_marks(grade_with_image, rubrics):
+    """With the cross-check on, the export reproduces the detector the program ran."""
+    cross_checked = rubrics.model_copy(deep=True)
+    cross_checked.programs[5].probe["vision"]["cross_check"] = True
+    r = grade_with_image(PROGRAM5, 5, "street.jpg", rubrics=cross_checked)
     assert r.status == Status.ok and r.marks == {"writeup": 5, "execution": 20, "viva": None}, r.flags
     t = trusted(r)
     assert t.error is None and t.weights.from_file == t.weights.parameters > 0
     inside = r.run.trace["post_run"]["vision"]["results"][0]["output"]["images"][0]
     assert t.reference[0].detections["count"] == inside["count"] and not r.flags
+
+
+PLANTED_PICTURE = """
+import importlib, sys
+from PIL import Image
+session, probe_vision = sys.modules["grader.probe.session"].CURRENT, importlib.import_module("grader.probe.vision")
+Image.new("RGB", (320, 240)).save(session.config["artifacts_dir"] + "/reference_detections1.png")
+probe_vision.outside_only = lambda *a: False  # the reference run forced back in
+probe_vision.run_model = lambda *a: {"output": {"kind": "detections", "images": [
+    {"boxes_shape": [0, 4], "count": 0, "boxes": [], "labels": [], "scores": [], "labels_dtype": "torch.int64"}]}}
+"""
+
+
+def test_detector_judged_and_drawn_outside_whatever_its_process_says(grade_with_image, tmp_path):
+    """Program 5's rubric leaves the reference image to the clean sandbox: a program that plants
+    a black picture under the reference picture's name and forces an in-process run that finds
+    nothing is judged, and drawn, on the model it exported."""
+    r = grade_with_image(PROGRAM5 + PLANTED_PICTURE, 5, "street.jpg")
+    assert r.run.trace["post_run"]["vision"]["results"][0]["output"]["images"][0]["count"] == 0  # the forgery
+    t = trusted(r)
+    assert t.error is None and t.reference[0].detections["count"] > 0
+    ref = check(r, "vision.reference")
+    assert ref.passed and f"{t.reference[0].detections['count']} detection(s)" in ref.message, ref.message
+    assert r.marks == {"writeup": 5, "execution": 20, "viva": None}
+    assert ref.evidence["in_process"].startswith("not run in the program's process")
+    picture = np.asarray(Image.open(tmp_path / "artifacts" / "reference_detections1.png").convert("RGB"))
+    red = (picture == [255, 0, 0]).all(axis=-1).sum()
+    assert red > 100, red  # the host's drawing of the re-measured boxes, not the planted black nor the forgery's
 
 
 def test_a_head_of_the_programs_own_making_travels_whole(grade_with_image):

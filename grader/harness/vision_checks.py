@@ -5,7 +5,8 @@ the final model on the harness's reference image.
 They read the record of the framework that built the model: trace["torchvision"]
 (grader.probe.torchvision_hooks) or, for `keras.applications` models,
 trace["keras_applications"] (grader.probe.keras_assets), which has the same shape; and
-trace["post_run"]["vision"] (grader.probe.vision). With stand-in weights a prediction means
+trace["post_run"]["vision"] (grader.probe.vision: empty where the rubric's cross_check is off
+and the model was exported). With stand-in weights a prediction means
 nothing, so only what does not depend on the weights is judged: what was built and loaded,
 the shapes, the modes, and whether outputs are well-formed. Those records are the program's
 process's, so evidence: whether the pretrained weights were kept, the head's outputs and the
@@ -457,6 +458,9 @@ def reference(ctx: Context, params: dict) -> Outcome:
                "task": "detection" if any(r.detections is not None for r in t.reference) else "classification"}
     outcome = judge_reference(ctx, outside, params)
     outcome.evidence["source"] = "clean sandbox: the exported model on the host's reference images"
+    if not cross_checked(ctx):  # the rubric leaves them to the clean sandbox alone
+        outcome.evidence["in_process"] = "not run in the program's process (the rubric's cross_check is off)"
+        return outcome
     differ = disagreement(post, outside)
     if differ:
         outcome.flag = (f"the program's process reported {differ[0]} on the reference image, the exported model "
@@ -464,11 +468,16 @@ def reference(ctx: Context, params: dict) -> Outcome:
     return outcome
 
 
+def cross_checked(ctx: Context) -> bool:
+    """Whether the rubric has the program's process run the reference images too (the default)."""
+    return (ctx.rubric.probe.get("vision") or {}).get("cross_check", True) is not False
+
+
 def trusted_result(r: Any) -> dict[str, Any]:
     """A re-measured output in the shape of the in-process record's results."""
     out = ({"kind": "detections", "images": [r.detections]} if r.detections is not None else
            {"kind": "tensor", "shape": r.shape, "finite": r.finite, "argmax": r.argmax})
-    return {"image": r.image, "size": r.size, "output": out}
+    return {"image": r.image, "size": r.size, "output": out, "origin": r.origin, "objects": r.objects}
 
 
 COUNT_MARGIN = 0.1  # detections near the score floor may come and go with float rounding
@@ -565,7 +574,9 @@ def known_objects(ctx: Context, params: dict) -> Outcome:
     if weights_source(ctx, post.get("model")) != "real":
         return Outcome(True, "not judged: stand-in weights (the real Faster R-CNN weights are not staged), "
                              "so what the detector finds means nothing; no marks depend on it")
-    photos = [r for r in post.get("results", []) if r.get("origin") == "photo" and r.get("objects")]
+    t = trusted_model(ctx, vision(ctx))
+    results = [trusted_result(r) for r in t.reference] if t and not t.error and t.reference else post.get("results", [])
+    photos = [r for r in results if r.get("origin") == "photo" and r.get("objects")]
     if not photos:
         return Outcome(True, "not judged: no annotated reference photo is staged (drawn shapes are not "
                              "objects a COCO detector knows); no marks depend on it")

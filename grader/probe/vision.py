@@ -14,6 +14,13 @@ A classifier gets the ImageNet preprocessing (resize 256, centre crop 224, norma
 detector gets the image as a [0, 1] tensor. The model runs in eval mode without gradients
 (its mode is restored afterwards), once per image; a detector's boxes are drawn on the
 image and kept as an artifact picture.
+
+What counts is the same model run outside the program (grader/trusted_vision.py); this run is
+a cross-check that flags an export which does not reproduce the model the program ran. A
+rubric can turn it off (`cross_check: false`) where one forward costs seconds (a detector on
+CPU): then an exported model is run on the reference images only outside, and the host draws
+the picture (grader/trusted_vision.py, draw_detections). A model that was not exported is
+always run here: it is all the sheet can show.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ def after_run(session, params: dict[str, Any]) -> dict[str, Any]:
     index = final_model(probe.record)
     model = probe.models[index]
     task = probe.record["models"][index]["task"]
+    if outside_only(session, params, "torchvision", index):
+        return {"model": index, "task": task, "results": [], "cross_check": False}
     results = []
     for spec in params.get("images", []):
         image, objects, origin = load_reference(spec, session.config["cache_dir"])
@@ -47,6 +56,14 @@ def after_run(session, params: dict[str, Any]) -> dict[str, Any]:
             out["picture"] = draw(image, out, Path(session.config["artifacts_dir"]), session.trace)
         results.append(out)
     return {"model": index, "task": task, "results": results}
+
+
+def outside_only(session, params: dict[str, Any], framework: str, index: int) -> bool:
+    """Whether the reference images are left to the clean sandbox alone: the rubric turns the
+    cross-check off and the final model was exported for it."""
+    return not params.get("cross_check", True) and any(
+        e.get("framework") == framework and e.get("model") == index and not e.get("error")
+        for e in session.trace.data.get("exports") or [])
 
 
 def run_model(probe: TorchvisionProbe, model, task: str, image) -> dict[str, Any]:
@@ -112,21 +129,27 @@ def drawn_image(seed: int, width: int, height: int):
 
 def draw(image, out: dict[str, Any], artifacts: Path, trace) -> str | None:
     """The detections drawn on the reference image, kept as a picture for the report."""
-    from PIL import ImageDraw
-
     found = (out.get("output") or {}).get("images") or [{}]
-    picture = image.copy()
-    pen = ImageDraw.Draw(picture)
-    for box, score in zip(found[0].get("boxes", [])[:20], found[0].get("scores", [])[:20]):
-        pen.rectangle(box, outline=(255, 0, 0), width=2)
-        pen.text((box[0] + 2, box[1] + 2), f"{score:.2f}", fill=(255, 255, 0))
     name = f"reference_detections{sum(f.startswith('reference_detections') for f in trace['figures']) + 1}.png"
     try:
-        picture.save(artifacts / name)
+        boxes_drawn(image, found[0]).save(artifacts / name)
     except OSError:
         return None
     trace["figures"].append(name)
     return name
+
+
+def boxes_drawn(image, detections: dict[str, Any]):
+    """A copy of the PIL image with the first 20 boxes of a detector's output (as
+    torchvision_hooks.describe_detections writes it: pixel boxes x1, y1, x2, y2) and their scores."""
+    from PIL import ImageDraw
+
+    picture = image.copy()
+    pen = ImageDraw.Draw(picture)
+    for box, score in zip(detections.get("boxes", [])[:20], detections.get("scores", [])[:20]):
+        pen.rectangle(box, outline=(255, 0, 0), width=2)
+        pen.text((box[0] + 2, box[1] + 2), f"{score:.2f}", fill=(255, 255, 0))
+    return picture
 
 
 def save_drawn(folder: Path, specs: list[dict[str, Any]]) -> list[Path]:
