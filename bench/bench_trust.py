@@ -15,9 +15,11 @@ Writes bench/results/trust.json.
 Targets (issue "marks a student's code cannot forge"): at most 15% more wall time per job and
 no more than 3 s.
 
-Usage: python3 bench/bench_trust.py [--repeat 3] [--programs 1,3,4,6] [--case 2=tests/fixtures/cases/p2_keras_applications.py]
+Usage: python3 bench/bench_trust.py [--repeat 3] [--programs 1,2,3,4,5,6,7]
+[--case 2=tests/fixtures/cases/p2_keras_applications.py] [--sandbox docker --image grader-sandbox:cpu]
 [--out bench/results/trust.json]. A --case is graded as that program (the files beside it come
-with it), named in the results by its file's stem.
+with it), named in the results by its file's stem. In Docker the runs are on the CPU; the CPU
+image has no torchvision, so there Programs 2 and 5 need the full image.
 """
 
 from __future__ import annotations
@@ -43,14 +45,30 @@ from grader.runners.local import LocalRunner  # noqa: E402
 from grader.static import analyse  # noqa: E402
 from grader.submissions import single_job  # noqa: E402
 
-RE_MEASURED = (1, 3, 4, 6)  # the programs whose models are re-measured (Program 1: the KNN and the network)
+RE_MEASURED = (1, 2, 3, 4, 5, 6, 7)  # every program's final model is re-measured (Program 1: the KNN and the network)
 
 
-class PlainRunner(LocalRunner):
+def runner_class(sandbox: str, image: str | None):
+    """A factory of the sandbox's runners (Docker: on the CPU, of the given image)."""
+    if sandbox == "local":
+        return LocalRunner
+    from grader.runners.docker import DockerRunner
+
+    class Docker(DockerRunner):
+        def __init__(self):
+            super().__init__(image=image, gpus="none")
+
+    return Docker
+
+
+def plain_runner(runner_type):
     """The job alone: no clean sandbox started beside it."""
 
-    def warm_up(self, plan) -> None:
-        pass
+    class Plain(runner_type):
+        def warm_up(self, plan) -> None:
+            pass
+
+    return Plain()
 
 
 def source(program: int, cases: dict[int, Path]) -> Path:
@@ -58,13 +76,15 @@ def source(program: int, cases: dict[int, Path]) -> Path:
     return cases.get(program) or ROOT / "reference" / f"program{program}" / "solution.py"
 
 
-def plain(program: int, work: Path, rubrics, cases: dict[int, Path]) -> float:
+def plain(program: int, work: Path, rubrics, cases: dict[int, Path], runner_type) -> float:
     job = single_job(source(program, cases), program, "20CSEL76", "quick")
     plan = plan_for(job, rubrics, work / "cache")
     if "vision" in plan.probe:  # the program's process runs the reference images, as it did alone
         plan.probe = {**plan.probe, "vision": {**plan.probe["vision"], "cross_check": True}}
     start = time.perf_counter()
-    run = PlainRunner().run(job, plan, work / f"plain{program}")
+    runner = plain_runner(runner_type)
+    run = runner.run(job, plan, work / f"plain{program}")
+    runner.close()
     wall = time.perf_counter() - start
     if run.export_dir:
         shutil.rmtree(run.export_dir, ignore_errors=True)
@@ -95,11 +115,14 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--programs", default=",".join(map(str, RE_MEASURED)))
     ap.add_argument("--case", action="append", default=[], help="PROGRAM=PATH: grade this file as the program")
+    ap.add_argument("--sandbox", choices=("local", "docker"), default="local")
+    ap.add_argument("--image", default=None, help="the Docker sandbox image (default: the full image)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "trust.json"))
     args = ap.parse_args()
+    runner_type = runner_class(args.sandbox, args.image)
     cases = {int(c.split("=", 1)[0]): Path(c.split("=", 1)[1]).resolve() for c in args.case}
     programs = [int(p) for p in args.programs.split(",") if p] if not cases else sorted(cases)
-    rubrics, batch_runner = load_rubrics(), LocalRunner()
+    rubrics, batch_runner = load_rubrics(), runner_type()
     plains: dict[int, list[float]] = {p: [] for p in programs}
     jobs = {(s, p): [] for s in SETTINGS for p in programs}
     seconds = {(s, p): [] for s in SETTINGS for p in programs}
@@ -116,9 +139,9 @@ def main() -> None:
                 order = order[turn:] + order[:turn]  # rotated: no setting always runs first
                 for setting in order:
                     if setting == "plain":
-                        plains[program].append(plain(program, Path(tmp), rubrics, cases))
+                        plains[program].append(plain(program, Path(tmp), rubrics, cases, runner_type))
                         continue
-                    runner = batch_runner if setting == "batch_job" else LocalRunner()
+                    runner = batch_runner if setting == "batch_job" else runner_type()
                     job_s, second_s, last[program] = one(program, Path(tmp), rubrics, runner, cases)
                     if setting == "first_job":
                         runner.close()
@@ -149,6 +172,7 @@ def main() -> None:
     out = Path(args.out).resolve()
     out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                            "load_avg_at_each_run": [round(v, 2) for v in load]},
+                               "sandbox": args.sandbox, "image": args.image if args.sandbox == "docker" else None,
                                "repeat": args.repeat, "programs": rows}, indent=2) + "\n")
     print(f"written to {out}")
 

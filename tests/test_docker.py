@@ -506,9 +506,12 @@ def test_clean_sandbox_runs_in_a_container_of_its_own(client, image, jobs_dir, t
     request.mkdir()
     out.mkdir()
     (request / "request.json").write_text(json.dumps({"kind": "no-such-format", "preprocess": {}, "inputs": []}))
-    status, message = DockerRunner(image=image, jobs_dir=jobs_dir).remeasure(request, out, plan(tmp_path))
+    runner = DockerRunner(image=image, jobs_dir=jobs_dir)
+    status, message = runner.remeasure(request, out, plan(tmp_path))
     assert status == Status.error and "no-such-format" in message, message
-    assert list(out.iterdir()) == [] and job_containers(client) == []
+    assert list(out.iterdir()) == [] and len(job_containers(client)) == 1  # the server, kept for the next
+    runner.close()
+    assert job_containers(client) == []
 
 
 def test_quick_job_on_staged_images_sees_only_its_subset(client, image, jobs_dir, tmp_path):

@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from grader.models import Job, RunRecord, Status
+from grader.probe.layouts import IMAGE_DATASETS, TEXT_DATASETS
 
 TRACE_MAX_BYTES = 5 * 1024 * 1024
 CLEAN_TIMEOUT_S = 180.0  # the most the trusted re-measurement of one model may take
@@ -239,3 +240,27 @@ def keep_export(src: Path, max_files: int = 200, max_bytes: int = 256 * 2**20) -
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
     return str(dest)
+
+
+def warm_frameworks(plan: RunPlan) -> list[str]:
+    """The loaders a job's clean sandboxes will most likely need, for a classifier: its
+    network's framework, and scikit-learn's for a KNN (each in its own process: TensorFlow
+    loaded before torch can crash torch); for a pretrained model on the reference images
+    (Programs 2 and 5), torchvision's, or Keras' for a program that imports Keras and not torch
+    (a keras.applications model)."""
+    if plan.dataset is None and "torchvision" in plan.frameworks:
+        imports = set(plan.imports)
+        keras = imports & {"keras", "tensorflow", "tf_keras"} and not imports & {"torch", "torchvision"}
+        return ["keras"] if keras and "keras" in plan.frameworks else ["torchvision"]
+    if plan.dataset not in IMAGE_DATASETS + TEXT_DATASETS:
+        return []
+    network = next((f for f in ("keras", "torch") if f in plan.frameworks), None)
+    return [f for f in (network, "sklearn" if "sklearn" in plan.frameworks else None) if f]
+
+
+def read_text(path: Path) -> str:
+    """The last 4000 characters of a file a sandbox wrote ("" when there is none)."""
+    try:
+        return path.read_text(errors="replace")[-4000:]
+    except OSError:
+        return ""

@@ -10,6 +10,8 @@ works in a size-limited copy) and the dataset cache (read-only). Out: the probe'
 artifacts (size-capped, schema-checked JSON, links ignored) and the capped output, read
 from the attach stream (nothing is logged to the host's disk). The container is removed
 afterwards whatever happened; one left by a grader that crashed is removed by the next.
+The trusted re-measurement runs in clean containers of the same hardening, one long-lived
+server per worker and framework (grader/runners/docker_clean.py); `close()` ends them.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from pydantic import BaseModel
 from grader.models import Job, RunRecord, Status
 from grader.paths import PACKAGE_DIR
 from grader.probe.layouts import IMAGE_DATASETS, TEXT_DATASETS
-from grader.runners.base import (CLEAN_TIMEOUT_S, CappedStream, RunPlan, copy_submission, job_env, keep_artifacts, keep_export,
-                                 last_lines, probe_config, read_trace, verdict)
+from grader.runners.base import (CappedStream, RunPlan, copy_submission, job_env, keep_artifacts, keep_export,
+                                 probe_config, read_trace, verdict)
+from grader.runners.docker_clean import CleanContainers
 from grader.sandbox_image import HASH_LABEL, IMAGES, SANDBOX_UID, SandboxError, definition_hash, engine
 
 JOB_LABEL = "org.grader.job"  # every job container carries it; the value names its owner
@@ -303,6 +306,7 @@ class DockerRunner:
         self._check_image()
         self.sweep()
         self.slots = self._gpu_slots(gpus, per_gpu)
+        self.clean = CleanContainers(self)
         atexit.register(self.remove_all)
 
     # ------------------------------------------------------------------ set-up
@@ -365,12 +369,18 @@ class DockerRunner:
         self.stopping.set()
 
     def remove_all(self) -> None:
+        self.close()
         for cid in list(self.live):
             self._remove(cid)
 
     # ------------------------------------------------------------------ one job
 
+    def warm_up(self, plan: RunPlan) -> None:
+        """Starts, beside the job, the clean sandbox servers its re-measurement will most likely need."""
+        self.clean.warm_up(plan)
+
     def run(self, job: Job, plan: RunPlan, artifacts_to: Path) -> RunRecord:
+        self.warm_up(plan)
         gpu = self.slots.acquire()
         work = Path(tempfile.mkdtemp(prefix=f"grader-docker-{os.getpid()}-", dir=self.jobs_dir))
         try:
@@ -447,55 +457,15 @@ class DockerRunner:
     # ------------------------------------------------------------------ the clean sandbox
 
     def remeasure(self, request: Path, out: Path, plan: RunPlan) -> tuple[Status, str]:
-        """The clean sandbox: a fresh container of the same image and limits, holding the checked
-        export (read-only) and no submission; `python -m grader.clean` writes model outputs
-        only. Returns (ok | error | timeout | oom | killed, message)."""
-        from docker.types import Mount
+        """The clean sandbox: the checked export served by this worker's long-lived clean
+        container for its framework (grader/runners/docker_clean.py), with the job's limits,
+        no submission and the export read-only; model outputs only come back. Returns (ok |
+        error | timeout | oom | killed, message)."""
+        return self.clean.remeasure(request, out, plan)
 
-        work = Path(tempfile.mkdtemp(prefix=f"grader-docker-{os.getpid()}-clean-", dir=self.jobs_dir))
-        try:
-            shutil.copytree(request, work / "in")
-            (work / "out").mkdir()
-            if os.geteuid() == 0:  # the container's user must read the request and write the outputs
-                for path in [work, *work.rglob("*")]:
-                    os.chown(path, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
-            limits = plan.model_copy(update={"timeout_s": min(plan.timeout_s, CLEAN_TIMEOUT_S)})
-            cpus = float(self.cpus or plan.cpu_threads or os.cpu_count() or 1)
-            spec = container_spec(limits, self.image, work, self.user, cpus, None, self.labels)
-            spec["command"] = ["timeout", "-s", "KILL", str(int(limits.timeout_s + 60)), "python", "-m",
-                               "grader.clean", "/clean/in/request.json", "/clean/out"]
-            spec["working_dir"] = "/job/home"
-            spec["mounts"] = [Mount("/clean/in", str(work / "in"), type="bind", read_only=True),
-                              Mount("/clean/out", str(work / "out"), type="bind", read_only=False),
-                              *(Mount(f"/opt/grader/grader/{room}", str(PACKAGE_DIR / room), type="bind", read_only=True)
-                                for room in ("probe", "clean"))]
-            status, message = self._run_clean(spec, limits, work)
-            for path in (work / "out").glob("*.npy"):
-                if path.is_file() and not path.is_symlink():
-                    shutil.copyfile(path, out / path.name)
-            return status, message
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-
-    def _run_clean(self, spec: dict[str, Any], limits: RunPlan, work: Path) -> tuple[Status, str]:
-        container = self.client.containers.create(**spec)
-        self.live[container.id] = 0
-        try:
-            stderr = {"stdout": CappedStream(4096), "stderr": CappedStream(4096)}
-            reader = self._attach(container.id, stderr)
-            self.client.api.start(container.id)
-            self.live[container.id] = self.client.api.inspect_container(container.id)["State"]["Pid"]
-            breach, _ = self._watch(container.id, limits, work, reader, time.monotonic())
-            if breach:
-                return breach
-            state = self._final_state(container.id)
-            if state.get("OOMKilled"):
-                return Status.oom, f"the model needed more than {limits.memory_mb} MB of memory"
-            if state.get("ExitCode") != 0:
-                return Status.error, last_lines(stderr["stderr"].text())
-            return Status.ok, ""
-        finally:
-            self._remove(container.id)
+    def close(self) -> None:
+        """Ends this runner's clean sandbox containers."""
+        self.clean.close()
 
     def _attach(self, cid: str, streams: dict[str, CappedStream]) -> threading.Thread:
         """Reads the container's output as it comes (attached before start: nothing is missed)."""

@@ -28,9 +28,8 @@ import psutil
 
 from grader.models import Job, RunRecord, Status
 from grader.paths import PACKAGE_DIR
-from grader.probe.layouts import IMAGE_DATASETS, TEXT_DATASETS
 from grader.runners.base import (CLEAN_TIMEOUT_S, CappedStream, RunPlan, copy_submission, job_env, keep_artifacts, keep_export,
-                                 last_lines, probe_config, pump, read_trace, verdict)
+                                 last_lines, read_text, warm_frameworks, probe_config, pump, read_trace, verdict)
 
 POLL_S = 0.1
 FILE_SIZE_LIMIT = 1 << 30  # no single file written by the job may exceed 1 GiB
@@ -149,22 +148,6 @@ def end(server: CleanServer | None) -> None:
 def end_all(servers: dict[tuple, CleanServer]) -> None:
     for key in list(servers):
         end(servers.pop(key, None))
-
-
-def warm_frameworks(plan: RunPlan) -> list[str]:
-    """The loaders a job's clean sandboxes will most likely need, for a classifier: its
-    network's framework, and scikit-learn's for a KNN (each in its own process: TensorFlow
-    loaded before torch can crash torch); for a pretrained model on the reference images
-    (Programs 2 and 5), torchvision's, or Keras' for a program that imports Keras and not torch
-    (a keras.applications model)."""
-    if plan.dataset is None and "torchvision" in plan.frameworks:
-        imports = set(plan.imports)
-        keras = imports & {"keras", "tensorflow", "tf_keras"} and not imports & {"torch", "torchvision"}
-        return ["keras"] if keras and "keras" in plan.frameworks else ["torchvision"]
-    if plan.dataset not in IMAGE_DATASETS + TEXT_DATASETS:
-        return []
-    network = next((f for f in ("keras", "torch") if f in plan.frameworks), None)
-    return [f for f in (network, "sklearn" if "sklearn" in plan.frameworks else None) if f]
 
 
 class LocalRunner:
@@ -398,10 +381,3 @@ def replied(replies: queue.Queue, reply: list, wait_s: float) -> bool:
         except queue.Empty:
             return False
     return True
-
-
-def read_text(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")[-4000:]
-    except OSError:
-        return ""
