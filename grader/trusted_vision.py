@@ -37,7 +37,7 @@ import numpy as np
 
 from grader.models import ReferenceOutput, RunRecord, TrustedMeasurement, WeightsMatch
 from grader.probe import weights
-from grader.probe.vision import boxes_drawn, load_reference
+from grader.probe.vision import boxes_drawn, cross_check_on, load_reference
 from grader.runners.base import RunPlan
 from grader.trusted import Refused, check_pt2, checked_request, run_clean
 
@@ -154,7 +154,7 @@ def draw_detections(run: RunRecord, plan: RunPlan, artifacts_to: Path) -> None:
     off), the detector's re-measured boxes drawn on them by the host, kept as the job's
     reference_detections<i>.png pictures (as grader.probe.vision draws them in the process)."""
     found = next((t for t in run.trusted if t.framework == "torchvision" and not t.error and t.reference), None)
-    if (plan.probe.get("vision") or {}).get("cross_check", True) is not False or found is None:
+    if cross_check_on(plan.probe.get("vision") or {}) or found is None:
         return
     from PIL import Image
 

@@ -31,6 +31,7 @@ from grader.harness.registry import Context, Outcome, check
 from grader.harness.trust import not_exported
 from grader.models import TrustedMeasurement
 from grader.probe.keras_assets import APPLICATIONS
+from grader.probe.vision import cross_check_on
 from grader.static import STEP_NAMES, called_names, read_source
 
 
@@ -458,7 +459,7 @@ def reference(ctx: Context, params: dict) -> Outcome:
                "task": "detection" if any(r.detections is not None for r in t.reference) else "classification"}
     outcome = judge_reference(ctx, outside, params)
     outcome.evidence["source"] = "clean sandbox: the exported model on the host's reference images"
-    if not cross_checked(ctx):  # the rubric leaves them to the clean sandbox alone
+    if not cross_check_on(ctx.rubric.probe.get("vision") or {}):  # left to the clean sandbox alone
         outcome.evidence["in_process"] = "not run in the program's process (the rubric's cross_check is off)"
         return outcome
     differ = disagreement(post, outside)
@@ -466,11 +467,6 @@ def reference(ctx: Context, params: dict) -> Outcome:
         outcome.flag = (f"the program's process reported {differ[0]} on the reference image, the exported model "
                         f"gives {differ[1]} outside it: the re-measured outputs count")
     return outcome
-
-
-def cross_checked(ctx: Context) -> bool:
-    """Whether the rubric has the program's process run the reference images too (the default)."""
-    return (ctx.rubric.probe.get("vision") or {}).get("cross_check", True) is not False
 
 
 def trusted_result(r: Any) -> dict[str, Any]:

@@ -58,10 +58,16 @@ def after_run(session, params: dict[str, Any]) -> dict[str, Any]:
     return {"model": index, "task": task, "results": results}
 
 
+def cross_check_on(params: dict[str, Any]) -> bool:
+    """Whether the rubric's `vision` step runs the reference images in the program's process too
+    (the default)."""
+    return params.get("cross_check", True) is not False
+
+
 def outside_only(session, params: dict[str, Any], framework: str, index: int) -> bool:
     """Whether the reference images are left to the clean sandbox alone: the rubric turns the
     cross-check off and the final model was exported for it."""
-    return not params.get("cross_check", True) and any(
+    return not cross_check_on(params) and any(
         e.get("framework") == framework and e.get("model") == index and not e.get("error")
         for e in session.trace.data.get("exports") or [])
 
