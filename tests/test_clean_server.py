@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from grader.models import Status
-from grader.runners.base import RunPlan
+from grader.runners.base import RunPlan, warm_frameworks
 from grader.runners.local import LocalRunner
 
 FLAT = {"layout": "flattened channels last", "scale": [1 / 255] * 3, "shift": [0.0] * 3}
@@ -114,3 +114,19 @@ def test_close_ends_the_servers(tmp_path):
     server = next(iter(runner.servers.values()))
     runner.close()
     assert runner.servers == {} and not server.alive()
+
+
+@pytest.mark.parametrize("frameworks, dataset, imports, probe, servers", [
+    (["sklearn", "torch"], "cifar10", ["sklearn", "torch"], {}, ["torch", "sklearn"]),  # Program 1
+    (["keras", "torch"], "imdb", ["tensorflow"], {}, ["keras"]),
+    (["keras", "torch"], "imdb", ["torch", "numpy"], {}, ["torch"]),  # a PyTorch student of Program 6
+    (["keras", "torch"], None, ["tensorflow"], {"chat": {}}, ["keras"]),  # a chatbot is exported too
+    (["keras", "torch"], None, ["torch"], {"chat": {}}, ["torch"]),
+    (["torchvision", "keras"], None, ["tensorflow"], {"vision": {}}, ["keras"]),  # keras.applications
+    (["torchvision"], None, ["torch", "torchvision"], {"vision": {}}, ["torchvision"]),
+    (["keras"], None, ["tensorflow"], {}, []),  # nothing is exported: no server
+])
+def test_the_servers_started_beside_a_job_are_those_its_export_will_need(tmp_path, frameworks, dataset, imports,
+                                                                         probe, servers):
+    assert warm_frameworks(plan(tmp_path, frameworks=frameworks, dataset=dataset, imports=imports,
+                                probe=probe)) == servers

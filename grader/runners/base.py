@@ -242,20 +242,27 @@ def keep_export(src: Path, max_files: int = 200, max_bytes: int = 256 * 2**20) -
     return str(dest)
 
 
+KERAS_IMPORTS = {"keras", "tensorflow", "tf_keras"}
+
+
 def warm_frameworks(plan: RunPlan) -> list[str]:
-    """The loaders a job's clean sandboxes will most likely need, for a classifier: its
+    """The loaders a job's clean sandboxes will most likely need: for a classifier, its
     network's framework, and scikit-learn's for a KNN (each in its own process: TensorFlow
-    loaded before torch can crash torch); for a pretrained model on the reference images
-    (Programs 2 and 5), torchvision's, or Keras' for a program that imports Keras and not torch
-    (a keras.applications model)."""
+    loaded before torch can crash torch); for a chatbot, its network's framework; for a
+    pretrained model on the reference images (Programs 2 and 5), torchvision's, or Keras' for a
+    program that imports Keras and not torch (a keras.applications model). The network's
+    framework is the one the program imports where the rubric accepts either."""
+    imports = set(plan.imports)
+    keras_only = bool(imports & KERAS_IMPORTS) and not imports & {"torch", "torchvision"}
     if plan.dataset is None and "torchvision" in plan.frameworks:
-        imports = set(plan.imports)
-        keras = imports & {"keras", "tensorflow", "tf_keras"} and not imports & {"torch", "torchvision"}
-        return ["keras"] if keras and "keras" in plan.frameworks else ["torchvision"]
-    if plan.dataset not in IMAGE_DATASETS + TEXT_DATASETS:
-        return []
-    network = next((f for f in ("keras", "torch") if f in plan.frameworks), None)
-    return [f for f in (network, "sklearn" if "sklearn" in plan.frameworks else None) if f]
+        return ["keras"] if keras_only and "keras" in plan.frameworks else ["torchvision"]
+    networks = [f for f in ("keras", "torch") if f in plan.frameworks]
+    if "torch" in networks and "torch" in imports and not imports & KERAS_IMPORTS:
+        networks = ["torch"]
+    network = networks[0] if networks else None
+    if plan.dataset in IMAGE_DATASETS + TEXT_DATASETS:
+        return [f for f in (network, "sklearn" if "sklearn" in plan.frameworks else None) if f]
+    return [network] if network and "chat" in plan.probe else []
 
 
 def read_text(path: Path) -> str:

@@ -35,7 +35,7 @@ from typing import Any
 
 from grader.models import Status
 from grader.paths import PACKAGE_DIR
-from grader.runners.base import CLEAN_TIMEOUT_S, CappedStream, RunPlan, last_lines, read_text, warm_frameworks
+from grader.runners.base import CLEAN_TIMEOUT_S, CappedStream, RunPlan, job_env, last_lines, read_text, warm_frameworks
 from grader.sandbox_image import SANDBOX_UID
 
 CLEAN_CPU_SHARES = 128  # against the default 1024 of a job's container
@@ -169,28 +169,29 @@ class CleanContainers:
 
     def server(self, plan: RunPlan, framework: str) -> CleanContainer:
         """This worker's live server for the framework, the job's environment and memory limit."""
-        from grader.runners.docker import container_spec
-
-        cpus = float(self.runner.cpus or plan.cpu_threads or os.cpu_count() or 1)
-        spec = container_spec(plan, self.runner.image, Path("/nonexistent"), self.runner.user, cpus, None,
-                              self.runner.labels)
-        key = (threading.get_ident(), framework, tuple(sorted(spec["environment"].items())), plan.memory_mb)
+        env = tuple(sorted(job_env(plan, "/job/home", "/opt/grader").items()))  # the Keras flavour, the threads
+        key = (threading.get_ident(), framework, env, plan.memory_mb)
         server = self.servers.get(key)
         if server is not None and server.reader.is_alive():
             return server
         if server is not None:  # its container has ended: a new one
             self.end(server)
-        server = self.servers[key] = self.start(spec, framework, key)
+        server = self.servers[key] = self.start(plan, framework, key)
         return server
 
-    def start(self, spec: dict[str, Any], framework: str, key: tuple) -> CleanContainer:
+    def start(self, plan: RunPlan, framework: str, key: tuple) -> CleanContainer:
+        """A server container with the job's hardening and limits, no GPU, no data cache."""
         import docker
         from docker.types import Mount
+
+        from grader.runners.docker import container_spec
 
         work = Path(tempfile.mkdtemp(prefix=f"grader-docker-{os.getpid()}-clean-", dir=self.runner.jobs_dir))
         for d in ("in", "out"):
             (work / d).mkdir()
         sandbox_owns(work)
+        cpus = float(self.runner.cpus or plan.cpu_threads or os.cpu_count() or 1)
+        spec = container_spec(plan, self.runner.image, work, self.runner.user, cpus, None, self.runner.labels)
         spec.update(
             command=["python", "-m", "grader.clean", "--serve", framework], working_dir="/job/home",
             stdin_open=True, cpu_shares=CLEAN_CPU_SHARES,
