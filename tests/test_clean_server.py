@@ -122,6 +122,7 @@ def test_close_ends_the_servers(tmp_path):
     (["keras", "torch"], "imdb", ["torch", "numpy"], {}, ["torch"]),  # a PyTorch student of Program 6
     (["keras", "torch"], None, ["tensorflow"], {"chat": {}}, ["keras"]),  # a chatbot is exported too
     (["keras", "torch"], None, ["torch"], {"chat": {}}, ["torch"]),
+    (["keras", "torch"], None, ["json", "time"], {"chat": {}}, []),  # a chatbot of no framework exports nothing
     (["torchvision", "keras"], None, ["tensorflow"], {"vision": {}}, ["keras"]),  # keras.applications
     (["torchvision"], None, ["torch", "torchvision"], {"vision": {}}, ["torchvision"]),
     (["keras"], None, ["tensorflow"], {}, []),  # nothing is exported: no server

@@ -161,8 +161,7 @@ def grade_task(payload: str, files: bytes) -> tuple[str, bytes]:
             result = grade(job, rubrics, runner, Path(task.cache_dir), work / "artifacts", key=task.key,
                            parallel_jobs=max(1, round((os.cpu_count() or 1) / task.sandbox.cpus)))
         finally:
-            if task.sandbox.kind == "local":
-                runner.close()  # its clean sandbox servers (a Docker runner is kept per worker)
+            runner.close()  # its clean sandbox servers: a node leaves nothing running between tasks
         if result.run is not None:
             result.run.node = node.short
             if gpu is not None and task.sandbox.kind == "local":  # the job inherits CUDA_VISIBLE_DEVICES

@@ -248,10 +248,11 @@ KERAS_IMPORTS = {"keras", "tensorflow", "tf_keras"}
 def warm_frameworks(plan: RunPlan) -> list[str]:
     """The loaders a job's clean sandboxes will most likely need: for a classifier, its
     network's framework, and scikit-learn's for a KNN (each in its own process: TensorFlow
-    loaded before torch can crash torch); for a chatbot, its network's framework; for a
-    pretrained model on the reference images (Programs 2 and 5), torchvision's, or Keras' for a
-    program that imports Keras and not torch (a keras.applications model). The network's
-    framework is the one the program imports where the rubric accepts either."""
+    loaded before torch can crash torch); for a chatbot, its network's framework if the program
+    imports it; for a pretrained model on the reference images (Programs 2 and 5),
+    torchvision's, or Keras' for a program that imports Keras and not torch (a keras.applications
+    model). The network's framework is the one the program imports where the rubric accepts
+    either."""
     imports = set(plan.imports)
     keras_only = bool(imports & KERAS_IMPORTS) and not imports & {"torch", "torchvision"}
     if plan.dataset is None and "torchvision" in plan.frameworks:
@@ -262,7 +263,8 @@ def warm_frameworks(plan: RunPlan) -> list[str]:
     network = networks[0] if networks else None
     if plan.dataset in IMAGE_DATASETS + TEXT_DATASETS:
         return [f for f in (network, "sklearn" if "sklearn" in plan.frameworks else None) if f]
-    return [network] if network and "chat" in plan.probe else []
+    imported = bool(imports & KERAS_IMPORTS) if network == "keras" else network in imports
+    return [network] if network and "chat" in plan.probe and imported else []
 
 
 def read_text(path: Path) -> str:
