@@ -21,7 +21,7 @@ docker = pytest.importorskip("docker", reason="the Docker SDK for Python is not 
 
 from grader import sandbox_image  # noqa: E402
 from grader.models import Status  # noqa: E402
-from grader.runners.docker import JOB_LABEL, DockerRunner  # noqa: E402
+from grader.runners.docker import JOB_LABEL, OWNER, DockerRunner  # noqa: E402
 from grader.sandbox_image import SandboxError  # noqa: E402
 from test_clean_server import knn_request, served_labels  # noqa: E402
 from test_clean_server import plan as clean_plan  # noqa: E402
@@ -81,7 +81,8 @@ def test_jobs_here_run_in_containers(runner):
 
 
 def container_ids(client) -> list[str]:
-    return [c.id for c in client.containers.list(all=True, filters={"label": JOB_LABEL})]
+    """This process's job and clean containers (a cluster node's are another owner's)."""
+    return [c.id for c in client.containers.list(all=True, filters={"label": f"{JOB_LABEL}={OWNER}"})]
 
 
 def test_one_clean_container_serves_each_request_in_a_fork_of_its_own(runner, tmp_path):
