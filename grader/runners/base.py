@@ -242,6 +242,13 @@ def keep_export(src: Path, max_files: int = 200, max_bytes: int = 256 * 2**20) -
     return str(dest)
 
 
+def clean_request(request: Path, plan: RunPlan) -> tuple[str, RunPlan]:
+    """(the framework whose clean server serves the request: its kind's first word, e.g. keras
+    for keras_json; the job's limits with the clean sandbox's time cap) for a checked export."""
+    framework = json.loads((request / "request.json").read_text())["kind"].split("_")[0]
+    return framework, plan.model_copy(update={"timeout_s": min(plan.timeout_s, CLEAN_TIMEOUT_S)})
+
+
 KERAS_IMPORTS = {"keras", "tensorflow", "tf_keras"}
 
 
@@ -254,16 +261,17 @@ def warm_frameworks(plan: RunPlan) -> list[str]:
     model). The network's framework is the one the program imports where the rubric accepts
     either."""
     imports = set(plan.imports)
-    keras_only = bool(imports & KERAS_IMPORTS) and not imports & {"torch", "torchvision"}
+    keras = bool(imports & KERAS_IMPORTS)
     if plan.dataset is None and "torchvision" in plan.frameworks:
+        keras_only = keras and not imports & {"torch", "torchvision"}
         return ["keras"] if keras_only and "keras" in plan.frameworks else ["torchvision"]
     networks = [f for f in ("keras", "torch") if f in plan.frameworks]
-    if "torch" in networks and "torch" in imports and not imports & KERAS_IMPORTS:
+    if "torch" in networks and "torch" in imports and not keras:
         networks = ["torch"]
     network = networks[0] if networks else None
     if plan.dataset in IMAGE_DATASETS + TEXT_DATASETS:
         return [f for f in (network, "sklearn" if "sklearn" in plan.frameworks else None) if f]
-    imported = bool(imports & KERAS_IMPORTS) if network == "keras" else network in imports
+    imported = keras if network == "keras" else network in imports
     return [network] if network and "chat" in plan.probe and imported else []
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from grader.models import Status
 from grader.paths import PACKAGE_DIR
-from grader.runners.base import CLEAN_TIMEOUT_S, CappedStream, RunPlan, job_env, last_lines, read_text, warm_frameworks
+from grader.runners.base import CappedStream, RunPlan, clean_request, job_env, last_lines, read_text, warm_frameworks
 from grader.sandbox_image import SANDBOX_UID
 
 CLEAN_CPU_SHARES = 128  # against the default 1024 of a job's container
@@ -76,6 +76,10 @@ def read_frames(sock: Any, stderr: CappedStream, replies: queue.Queue) -> None:
         replies.put(None)
 
 
+def out_of_memory(limits: RunPlan) -> tuple[Status, str]:
+    return Status.oom, f"the model needed more than {limits.memory_mb} MB of memory"
+
+
 def sandbox_owns(*paths: Path) -> None:
     """The container's user must read the request and write the outputs."""
     if os.geteuid() != 0:
@@ -104,8 +108,7 @@ class CleanContainers:
     def remeasure(self, request: Path, out: Path, plan: RunPlan) -> tuple[Status, str]:
         """A checked export served by this worker's server for its framework: its arrays copied
         into `out`. Returns (ok | error | timeout | oom | killed, message)."""
-        framework = json.loads((request / "request.json").read_text())["kind"].split("_")[0]
-        limits = plan.model_copy(update={"timeout_s": min(plan.timeout_s, CLEAN_TIMEOUT_S)})
+        framework, limits = clean_request(request, plan)
         started = time.monotonic()
         server = self.server(plan, framework)
         name = f"r{server.served}"
@@ -128,7 +131,7 @@ class CleanContainers:
                 return self.failed(server, breach, limits, read_text(outbox / "work" / "stderr.txt"))
             if reply == SIGKILL_EXIT:
                 self.end(server)
-                return Status.oom, f"the model needed more than {limits.memory_mb} MB of memory"
+                return out_of_memory(limits)
             if reply != "0":
                 return Status.error, last_lines(read_text(outbox / "work" / "stderr.txt")) or f"exit code {reply}"
             for path in (outbox / "out").glob("*.npy"):
@@ -164,7 +167,7 @@ class CleanContainers:
         if breach:
             return breach
         if state.get("OOMKilled"):
-            return Status.oom, f"the model needed more than {limits.memory_mb} MB of memory"
+            return out_of_memory(limits)
         return Status.error, "the clean sandbox ended early: " + last_lines(server.stderr.text() + child_stderr)
 
     def server(self, plan: RunPlan, framework: str) -> CleanContainer:

@@ -28,8 +28,9 @@ import psutil
 
 from grader.models import Job, RunRecord, Status
 from grader.paths import PACKAGE_DIR
-from grader.runners.base import (CLEAN_TIMEOUT_S, CappedStream, RunPlan, copy_submission, job_env, keep_artifacts, keep_export,
-                                 last_lines, read_text, warm_frameworks, probe_config, pump, read_trace, verdict)
+from grader.runners.base import (CappedStream, RunPlan, clean_request, copy_submission, job_env, keep_artifacts,
+                                 keep_export, last_lines, probe_config, pump, read_text, read_trace, verdict,
+                                 warm_frameworks)
 
 POLL_S = 0.1
 FILE_SIZE_LIMIT = 1 << 30  # no single file written by the job may exceed 1 GiB
@@ -258,10 +259,9 @@ class LocalRunner:
         framework and nothing else, in a fresh folder without the submission, under the job's
         memory and process limits, with no network where the OS allows it. Returns (ok | error |
         timeout | oom | killed, message). A server that breaks a limit is ended with its child."""
-        framework = json.loads((request / "request.json").read_text())["kind"].split("_")[0]
+        framework, limits = clean_request(request, plan)
         server = self._server(plan, framework)
         work = Path(tempfile.mkdtemp(prefix="grader-clean-request-"))
-        limits = plan.model_copy(update={"timeout_s": min(plan.timeout_s, CLEAN_TIMEOUT_S)})
         started = time.monotonic()
         try:
             if not server.ready:  # still importing: that time counts, and all its memory
